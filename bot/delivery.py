@@ -1,0 +1,444 @@
+"""The outbox delivery worker: every queued message reaches the platform once, in order, within the limits.
+
+How an item leaves (DESIGN rule 3):
+
+1. A round claims ready items in one transaction (`Outbox.claim_ready`): a lease of `lease_seconds`
+   on at most the first pending item of each lane (one child's chat, one case topic in a staff chat),
+   urgent items first. An item whose channel has no sender here, or whose rate-limit buckets are full,
+   is released again at once, so a full staff-group allowance never holds back a child's reply, and
+   when capacity returns the most urgent waiting item wins.
+2. The claim is committed before anything is sent; then each item is sent in its own task.
+3. Right after the platform answers, a new transaction records the outcome: `mark_sent` (with the ids
+   of the bot's messages, also remembered for a child's quick exit), `retry_later`, or `mark_failed`
+   plus the `on_failed` hook. Until that commit the item stays leased to this worker, so no other
+   worker can send it meanwhile; while its send is still running, this worker's next rounds renew the
+   lease (they re-claim it when it runs out and skip it as already in flight).
+
+The window (at-least-once, not exactly-once): a platform cannot be asked "did you already get this?",
+so between the platform accepting a message and the commit of `mark_sent` there is a window — the
+length of one small database transaction — in which a crash, a kill or a lost database connection
+leaves the item pending. Its lease runs out (at most `lease_seconds`) and it is sent again: the person
+sees it twice. The same holds when the network fails after the platform accepted a request (the
+sender sees a timeout) and when `flush` has to cancel a send at shutdown. Outside that window an item
+is sent at most once: claims are exclusive (the claim's UPDATE re-checks that the item is still free),
+a recorded item is never claimed again, and a lane never has two items in flight.
+
+Logs carry only the outbox item id, the case id, the kind and a short reason — never text or
+platform ids. `DeliveryError.reason` is stored and logged, so senders must not put message text or
+platform ids in it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import re
+import socket
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from bot.limits import Limits
+from storage import Database, OutboxItem, OutboxStatus, Target, Transaction
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # longest sleep between rounds: due retries and returning capacity are noticed by then
+BUSY_PAUSE = 0.2  # shortest gap between rounds while ready items wait for capacity (each round re-claims them)
+MAX_BACKOFF = 300.0
+JITTER = 0.1
+SEND_TIMEOUT = 300.0  # a send that hangs longer is treated as a network error (and retried)
+RECORD_TRIES = 3  # the outcome of a send is written this many times before giving up
+RECORD_BACKOFF = 0.5
+REASON_LIMIT = 200
+OWNER_LIMIT = 64  # outbox.claimed_by is VARCHAR(64)
+
+OnFailed = Callable[[Transaction, OutboxItem, str], Awaitable[None]]
+
+
+class DeliveryError(Exception):
+    """A sender's failure, said in the worker's terms.
+
+    permanent: never retried (the child blocked the bot, their chat is gone, the text is too long…).
+    retry_after: the platform asked to wait this many seconds (Telegram's 429); retried exactly then.
+    Otherwise, like any other exception from a sender: retried with exponential back-off.
+    reason_class: optional metrics label ("429", "5xx", "network", "other"); guessed when not given.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None,
+                 reason_class: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.reason_class = reason_class
+
+
+class Sender(Protocol):
+    """Turns one outbox item into platform calls; one per channel ("telegram", "viber", "console")."""
+
+    async def send(self, item: OutboxItem, limits: Limits) -> dict[str, Any] | None:
+        """Send the item; return a JSON-able result (e.g. {"message_ids": [..]}) or None.
+
+        The worker has already taken one message's capacity for the item; a sender that makes more
+        than one API call calls `await limits.acquire_extra(item)` before each further call.
+        """
+        ...
+
+
+class DeliveryMetrics(Protocol):
+    """What the worker counts; reason_class is one of "429", "5xx", "network", "other"."""
+
+    def delivered(self, kind: str) -> None: ...
+
+    def retried(self, kind: str, reason_class: str) -> None: ...
+
+    def failed(self, kind: str) -> None: ...
+
+
+@dataclass(slots=True)
+class _Round:
+    limit: int = 0
+    claimed: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    waiting: int = 0  # ready items released for want of rate-limit capacity or a free send slot
+    unsendable: int = 0  # released because no sender here serves their channel
+    failed: bool = False
+
+    @property
+    def full(self) -> bool:
+        """Items were started and the claim hit its limit: more may be ready right now."""
+        return bool(self.tasks) and self.claimed >= self.limit
+
+
+def default_owner() -> str:
+    """hostname:pid, cut to fit the claimed_by column."""
+    pid = f":{os.getpid()}"
+    return socket.gethostname()[: OWNER_LIMIT - len(pid)] + pid
+
+
+def backoff_seconds(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Delay after the `attempt`-th failed attempt: min(300, 2**attempt) seconds plus up to 10 %."""
+    base = min(MAX_BACKOFF, 2.0 ** min(attempt, 32))
+    return base * (1 + JITTER * rng())
+
+
+def reason_class(error: BaseException) -> str:
+    """The metrics label of a failure: "429", "5xx", "network" or "other"."""
+    if isinstance(error, DeliveryError):
+        if error.retry_after is not None:
+            return "429"
+        if error.reason_class:
+            return error.reason_class
+        if error.__cause__ is not None:
+            return reason_class(error.__cause__)
+        return "5xx" if re.search(r"\b5\d\d\b|server error|bad gateway|unavailable", error.reason, re.I) else "other"
+    if isinstance(error, TimeoutError | ConnectionError | OSError):
+        return "network"
+    names = [cls.__name__ for cls in type(error).__mro__]
+    if any("ServerError" in name for name in names):  # aiogram's TelegramServerError
+        return "5xx"
+    if any(word in name for name in names for word in ("Network", "Connect", "Timeout", "Disconnect")):
+        return "network"  # aiogram's TelegramNetworkError, aiohttp's and httpx's connection errors
+    status = getattr(error, "status", None) or getattr(error, "status_code", None)
+    if isinstance(status, int):
+        if status == 429:
+            return "429"
+        if 500 <= status < 600:
+            return "5xx"
+    return "other"
+
+
+def short_reason(error: BaseException) -> str:
+    """What may be logged and stored: a DeliveryError's reason, else only the exception's type and place."""
+    if isinstance(error, DeliveryError):
+        reason = error.reason
+    else:
+        # An exception's message may quote what was being sent; its type and line may not.
+        reason = type(error).__name__
+        place = None
+        for frame, line in traceback.walk_tb(error.__traceback__):
+            place = f"{os.path.basename(frame.f_code.co_filename)}:{line}"
+        if place:
+            reason += f" at {place}"
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
+
+
+class DeliveryWorker:
+    """Claims ready outbox items, sends them through the channel's sender and records the outcome."""
+
+    def __init__(
+        self,
+        db: Database,
+        senders: dict[str, Sender],
+        limits: Limits,
+        wake: asyncio.Event,
+        *,
+        owner: str | None = None,
+        batch: int = 50,
+        lease_seconds: float = 60,
+        max_attempts: int = 30,
+        on_failed: OnFailed | None = None,
+        metrics: DeliveryMetrics | None = None,
+        send_timeout: float = SEND_TIMEOUT,
+        max_claim: int | None = None,
+    ) -> None:
+        if batch < 1 or max_attempts < 1 or lease_seconds <= 0:
+            raise ValueError("batch and max_attempts must be at least 1, lease_seconds positive")
+        self.db = db
+        self.senders = senders  # by channel; the app may fill it after construction
+        self.limits = limits
+        self.wake = wake
+        self.owner = (owner or default_owner())[:OWNER_LIMIT]
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.on_failed = on_failed
+        self.metrics = metrics
+        self.send_timeout = send_timeout
+        # Items released last round (no capacity, no sender) are claimed again; the claim grows by
+        # their number, up to this, so that they cannot fill every batch and starve other lanes.
+        self.max_claim = max_claim if max_claim is not None else 10 * batch
+        self._held_back = 0
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._progress = asyncio.Event()  # a send finished: its lane's next item may be ready
+
+    # -- public loop ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; then return at once, leaving sends in flight to `flush`."""
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                self._progress.clear()
+                rnd = await self._safe_round()
+                if rnd.failed:
+                    await self._pause((stop,))
+                elif rnd.waiting:
+                    # Waiting items are claimed and released again by every round: at most 5 rounds a second.
+                    await self._pause((stop,), BUSY_PAUSE)
+                    await self._pause((stop, self.wake, self._progress), POLL_SECONDS - BUSY_PAUSE)
+                elif not rnd.full:
+                    await self._pause((stop, self.wake, self._progress))
+        except BaseException:
+            await self._cancel_in_flight()
+            raise
+
+    async def run_once(self) -> int:
+        """One round, waiting for its sends to be recorded; return how many items it sent (or tried)."""
+        rnd = await self._round()
+        if rnd.tasks:
+            await asyncio.gather(*rnd.tasks)
+        return len(rnd.tasks)
+
+    async def flush(self, timeout: float) -> None:
+        """At shutdown: deliver what is ready and finish sends in flight for up to `timeout` seconds.
+
+        Sends still running then are cancelled; their items stay leased and go out again after the
+        lease runs out (the documented window: such a message may be seen twice).
+        """
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                while True:
+                    self._progress.clear()
+                    rnd = await self._safe_round()
+                    if not rnd.tasks and not rnd.waiting and not rnd.failed and not self._in_flight:
+                        return  # nothing ready (that a sender here could send), nothing in flight
+                    if not rnd.full:
+                        await self._pause((self._progress,) if self._in_flight else ())
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("delivery flush timed out", extra={"in_flight": len(self._in_flight)})
+        finally:
+            await self._cancel_in_flight()
+
+    # -- one round --------------------------------------------------------------------------------
+
+    async def _safe_round(self) -> _Round:
+        try:
+            return await self._round()
+        except Exception as error:  # noqa: BLE001 - the loop must outlive a database hiccup
+            log.error("delivery round failed", extra={"reason": short_reason(error)}, exc_info=True)
+            return _Round(failed=True)
+
+    async def _round(self) -> _Round:
+        rnd = _Round(limit=self.batch + min(self._held_back, self.max_claim))
+        start: list[tuple[OutboxItem, Sender]] = []
+        async with self.db.transaction() as tx:
+            items = await tx.outbox.claim_ready(tx.now, self.owner, rnd.limit, self.lease_seconds)
+            rnd.claimed = len(items)
+            for item in items:  # priority, then id: the most urgent item takes capacity first
+                if item.id in self._in_flight:
+                    continue  # its send is still running; the claim just renewed its lease
+                sender = self.senders.get(item.channel)
+                if sender is None:
+                    await tx.outbox.release(item.id)  # stays pending for a process that has the channel
+                    rnd.unsendable += 1
+                elif len(self._in_flight) + len(start) >= self.batch or not self.limits.has_capacity(item):
+                    await tx.outbox.release(item.id)  # not this round; the next item may go instead
+                    rnd.waiting += 1
+                else:
+                    # No await between the check and this: the capacity seen is the capacity taken.
+                    await self.limits.acquire(item)
+                    start.append((item, sender))
+        self._held_back = rnd.waiting + rnd.unsendable
+        # Sent only after the claims are committed: no other worker can hold these items now.
+        for item, sender in start:
+            rnd.tasks.append(self._spawn(item, self._deliver(item, sender)))
+        return rnd
+
+    def _spawn(self, item: OutboxItem, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=f"deliver-{item.id}")
+        self._in_flight[item.id] = task
+        return task
+
+    async def _deliver(self, item: OutboxItem, sender: Sender) -> None:
+        try:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    result = await sender.send(item, self.limits)
+            except Exception as error:  # noqa: BLE001 - every failure is retried or given up, never lost
+                await self._failed(item, error)
+            else:
+                await self._sent(item, result)
+        finally:
+            # Only after the outcome is committed: until then this worker skips the item if re-claimed.
+            self._in_flight.pop(item.id, None)
+            self._progress.set()
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    async def _sent(self, item: OutboxItem, result: Any) -> None:
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError):
+            log.error("sender returned a result that is not JSON", extra=self._fields(item))
+            result = None  # the message left: record it anyway, or it would be sent again
+
+        async def record(tx: Transaction) -> bool:
+            if not await self._still_pending(tx, item, "sent"):
+                return False
+            await tx.outbox.mark_sent(item.id, result)
+            if item.target == Target.CHILD and item.conversation_key and isinstance(result, dict):
+                for message_id in result.get("message_ids") or ():
+                    if isinstance(message_id, int) and not isinstance(message_id, bool):
+                        await tx.chat_messages.add(item.conversation_key, message_id, True)
+            return True
+
+        if await self._record(item, "sent", record):
+            self._count("delivered", item.kind)
+
+    async def _failed(self, item: OutboxItem, error: Exception) -> None:
+        reason = short_reason(error)
+        attempt = item.attempts + 1
+        kind = reason_class(error)
+        if isinstance(error, DeliveryError) and error.permanent:
+            await self._give_up(item, reason, attempt)
+            return
+        if isinstance(error, DeliveryError) and error.retry_after is not None:
+            delay = max(0.0, float(error.retry_after))
+        elif attempt >= self.max_attempts:
+            await self._give_up(item, reason, attempt)
+            return
+        else:
+            delay = backoff_seconds(attempt)
+
+        async def record(tx: Transaction) -> bool:
+            if not await self._still_pending(tx, item, "retry"):
+                return False
+            await tx.outbox.retry_later(item.id, tx.now + timedelta(seconds=delay), reason)
+            return True
+
+        if await self._record(item, "retry", record):
+            log.warning("delivery retry", extra={**self._fields(item), "attempt": attempt, "reason": reason,
+                                                  "reason_class": kind, "retry_in": round(delay, 1)})
+            self._count("retried", item.kind, kind)
+
+    async def _give_up(self, item: OutboxItem, reason: str, attempt: int) -> None:
+        async def record(tx: Transaction, hook: bool = True) -> bool:
+            if not await self._still_pending(tx, item, "failed"):
+                return False
+            await tx.outbox.mark_failed(item.id, reason)
+            if hook and self.on_failed is not None:
+                await self.on_failed(tx, item, reason)
+            return True
+
+        hooked = self.on_failed is not None
+        done = await self._record(item, "failed", record, tries=1 if hooked else RECORD_TRIES)
+        if done is None and hooked:
+            # The hook (or its transaction) failed: the item must still stop being retried.
+            log.error("on_failed hook failed; marking the item failed without it", extra=self._fields(item))
+            done = await self._record(item, "failed", lambda tx: record(tx, hook=False))
+        if done:
+            log.warning("delivery failed", extra={**self._fields(item), "attempt": attempt, "reason": reason})
+            self._count("failed", item.kind)
+
+    async def _still_pending(self, tx: Transaction, item: OutboxItem, outcome: str) -> bool:
+        """False if the item was finished meanwhile (e.g. cancelled because the child erased their data)."""
+        current = await tx.outbox.get(item.id)
+        if current is not None and current.status == OutboxStatus.PENDING:
+            return True
+        status = current.status.value if current is not None else "gone"
+        log.info("delivery outcome not recorded: item no longer pending",
+                 extra={**self._fields(item), "outcome": outcome, "status": status})
+        return False
+
+    async def _record(self, item: OutboxItem, outcome: str, write: Callable[[Transaction], Awaitable[bool]],
+                      tries: int = RECORD_TRIES) -> bool | None:
+        """Run `write` in its own transaction, retrying a failing database; None if it never committed."""
+        for attempt in range(1, tries + 1):
+            try:
+                async with self.db.transaction() as tx:
+                    return await write(tx)
+            except Exception as error:  # noqa: BLE001 - logged; the lease makes the item come back
+                log.error("could not record a delivery outcome", exc_info=True, extra={
+                    **self._fields(item), "outcome": outcome, "try": attempt, "reason": short_reason(error)})
+                if attempt < tries:
+                    await asyncio.sleep(RECORD_BACKOFF * attempt)
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fields(item: OutboxItem) -> dict[str, Any]:
+        return {"item": item.id, "case": item.case_id, "kind": item.kind}
+
+    def _count(self, name: str, *args: str) -> None:
+        if self.metrics is None:
+            return
+        try:
+            getattr(self.metrics, name)(*args)
+        except Exception:  # noqa: BLE001 - a metrics bug must not stop deliveries
+            log.exception("delivery metrics failed")
+
+    @staticmethod
+    async def _pause(events: tuple[asyncio.Event, ...], timeout: float = POLL_SECONDS) -> None:
+        """Wait until one of `events` is set or `timeout` passes."""
+        if any(event.is_set() for event in events):
+            return
+        waiters = [asyncio.create_task(event.wait()) for event in events]
+        try:
+            if waiters:
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await asyncio.sleep(timeout)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            log.warning("delivery sends cancelled", extra={"items": [t.get_name() for t in tasks]})
+            with suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)

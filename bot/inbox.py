@@ -1,0 +1,100 @@
+"""Inbound durability: a platform update is handled once, in order per lane, and never silently lost.
+
+Adapters write each raw update to the inbox (encrypted) and only then confirm it to the platform.
+The processor hands each item to its channel's handler inside one transaction that also marks the
+item done, so an update's effects and its "done" mark commit together or not at all. A failing item
+is retried with back-off, its lane waiting behind it to keep order, and parked after
+INBOX_MAX_ATTEMPTS with a log line and a metric.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import Any, Awaitable, Callable
+
+from storage import ConcurrentUpdate
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, dict], Awaitable[None]]
+BATCH = 200
+PARALLEL_LANES = 32
+
+
+class InboxProcessor:
+    def __init__(self, db: Any, handlers: dict[str, Handler], max_attempts: int, metrics: Any = None,
+                 committed: asyncio.Event | None = None) -> None:
+        self.db, self.handlers, self.max_attempts, self.metrics = db, handlers, max_attempts, metrics
+        self.committed = committed or asyncio.Event()  # set after each commit: wakes the delivery worker
+        self.wake = asyncio.Event()
+        self._retry_at: dict[int, float] = {}
+        self._slots = asyncio.Semaphore(PARALLEL_LANES)
+        self.idle = asyncio.Event()  # set whenever a round found nothing to do (tests wait on it)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if await self.run_once() == 0:
+                self.idle.set()
+                self.wake.clear()
+                delay = min((at - time.monotonic() for at in self._retry_at.values()), default=5.0)
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=max(0.05, min(delay, 5.0)))
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Handle what is pending now; returns how many items were handled."""
+        async with self.db.transaction() as tx:
+            items = await tx.inbox.pending(BATCH)
+        lanes: dict[str, list[Any]] = defaultdict(list)
+        for item in items:
+            lanes[item.lane].append(item)
+        if lanes:
+            self.idle.clear()
+        results = await asyncio.gather(*(self._lane(lane_items) for lane_items in lanes.values()))
+        return sum(results)
+
+    async def _lane(self, items: list[Any]) -> int:
+        done = 0
+        async with self._slots:
+            for item in items:
+                if self._retry_at.get(item.id, 0) > time.monotonic() or not await self._handle(item):
+                    break  # later updates of this lane wait: order matters within a conversation
+                done += 1
+        return done
+
+    async def _handle(self, item: Any) -> bool:
+        handler = self.handlers.get(item.channel)
+        try:
+            async with self.db.transaction() as tx:
+                if handler is not None:
+                    await handler(tx, item.payload)
+                await tx.inbox.mark_done(item.id)
+        except ConcurrentUpdate:
+            # Another process changed this conversation first: read again and redo, at once.
+            self._retry_at[item.id] = time.monotonic()
+            return False
+        except Exception as error:  # noqa: BLE001 — any handler failure is retried, then parked visibly
+            return await self._failed(item, error)
+        self.committed.set()
+        self._retry_at.pop(item.id, None)
+        if self.metrics:
+            self.metrics.update_handled(item.channel)
+        return True
+
+    async def _failed(self, item: Any, error: Exception) -> bool:
+        reason = type(error).__name__  # never the message: it could quote what a child wrote
+        async with self.db.transaction() as tx:
+            parked = await tx.inbox.fail(item.id, reason, self.max_attempts)
+        attempt = item.attempts + 1
+        if parked:
+            self._retry_at.pop(item.id, None)
+            log.error("inbox item parked", extra={"item": item.id, "reason": reason, "attempts": attempt})
+            if self.metrics:
+                self.metrics.update_parked(item.channel)
+            return True  # the lane moves on; the parked row stays for an admin to inspect
+        self._retry_at[item.id] = time.monotonic() + min(60.0, 0.5 * 2 ** attempt)
+        log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt})
+        return False

@@ -1,0 +1,116 @@
+"""Scheduled care: idempotent sweeps over the database, safe to run in every process at once.
+
+Each sweep claims a row by a conditional update before acting on it (`cases.advance`), so when
+two processes sweep together only one of them raises a case, checks in, or purges.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.outbox import Kind, Outbox
+from dialogs.engine import Engine
+from dialogs.model import State
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
+SWEEP_LIMIT = 500
+
+
+class Sweeps:
+    def __init__(self, db: Any, engine: Engine, outbox: Outbox, settings: Any) -> None:
+        self.db, self.engine, self.outbox, self.settings = db, engine, outbox, settings
+
+    async def every_minute(self) -> None:
+        await self.raise_unaccepted()
+        await self.check_in()
+        await self.digest()
+        async with self.db.transaction() as tx:
+            await tx.outbox.stuck(tx.now)
+        self.outbox.wake.set()
+
+    async def every_hour(self) -> None:
+        await self.expire_drafts()
+        await self.purge_closed()
+        async with self.db.transaction() as tx:
+            await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
+            await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)
+            await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
+        self.outbox.wake.set()
+
+    async def raise_unaccepted(self) -> None:
+        """A new case nobody accepted within the SLA is raised in its topic, then to the admins."""
+        settings = self.settings
+        for urgent, minutes in ((True, settings.urgent_sla_minutes), (False, settings.sla_minutes)):
+            for level in (1, 2):
+                async with self.db.transaction() as tx:
+                    waited = minutes * level
+                    for case in await tx.cases.unaccepted(tx.now - timedelta(minutes=waited), urgent, level):
+                        if case.urgent != urgent or not await tx.cases.advance(case.id, "sla_level", case.sla_level, level):
+                            continue
+                        if level == 1:
+                            await self.outbox.notice(tx, case, "operator.notice.sla", minutes=waited)
+                        else:
+                            await self.outbox.general(tx, "operator.notice.sla_admins", case_number=case.number,
+                                                      minutes=waited)
+
+    async def check_in(self) -> None:
+        """A child who asked for an answer gets one gentle check-in after CHECKIN_DAYS."""
+        async with self.db.transaction() as tx:
+            for case in await tx.cases.checkins_due(tx.now):
+                if not await tx.cases.advance(case.id, "checkin_sent", False, True):
+                    continue
+                if case.reply_wanted and case.conversation_key:
+                    text = self.engine.say(case.language, "notice.checkin")
+                    await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text)
+                    await self.outbox.notice(tx, case, "operator.notice.checkin_sent")
+
+    async def digest(self) -> None:
+        """When new cards outrun the group limit, staff get one line a minute naming who waits."""
+        async with self.db.transaction() as tx:
+            waiting = await tx.outbox.pending_cards()
+            if len(waiting) <= self.settings.rate_group_per_minute:
+                return
+            numbers = [case.number for case in [await tx.cases.get(case_id) for case_id in waiting[:50]] if case]
+            await self.outbox.general(tx, "operator.digest", count=len(waiting), numbers=", ".join(numbers))
+
+    async def expire_drafts(self) -> None:
+        """A report left half-told for DRAFT_TTL_HOURS is deleted; the child is told kindly on return."""
+        async with self.db.transaction() as tx:
+            before = tx.now - timedelta(hours=self.settings.draft_ttl_hours)
+            forget_before = tx.now - timedelta(days=self.settings.retention_days)
+            for conversation in await tx.conversations.stale(before, SWEEP_LIMIT):
+                state = State.from_dict(conversation.state)
+                if state.has_draft:
+                    state.clear_draft()
+                    state.expired = True
+                    if self.engine.is_draft_step(state.step):
+                        state.step = "menu"
+                    await tx.conversations.save(conversation.key, conversation.channel, state.to_dict(),
+                                                expected_version=conversation.version)
+                elif conversation.updated_at < forget_before and await tx.cases.open_for(conversation.key) is None:
+                    await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
+
+    async def purge_closed(self) -> None:
+        """Closed cases past RETENTION_DAYS: keep one anonymous statistics row, delete the rest and the topics."""
+        async with self.db.transaction() as tx:
+            for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
+                await tx.stats.add(case)
+                for target in ("operator", "police"):
+                    topic = getattr(case, f"{target}_topic_id")
+                    if topic is not None:
+                        await self.outbox.general(tx, None, target=target, kind=Kind.DELETE_TOPIC, topic_id=topic)
+                await tx.cases.delete(case.id)
+                log.info("case purged", extra={"case": case.number})
+
+
+def start_scheduler(sweeps: Sweeps) -> AsyncIOScheduler:
+    """APScheduler 3 needs a running loop at start(): call this inside the app's main coroutine."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(sweeps.every_minute, "interval", minutes=1, max_instances=1, coalesce=True)
+    scheduler.add_job(sweeps.every_hour, "interval", hours=1, max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,112 @@
+"""All configuration, read once from the environment or `.env`, validated at start."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what to do."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    operator_chat_id: int | None = None
+    police_chat_id: int | None = None
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    viber_auth_token: SecretStr | None = None
+    viber_webhook_url: str | None = None
+    viber_api_url: str | None = None
+    viber_bot_name: str = "Oberih"
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    data_key: SecretStr | None = None
+    id_pepper: SecretStr | None = None
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+
+    default_language: str = "uk"
+    country: str = "UA"
+    content_dir: Path = Path(__file__).resolve().parent.parent / "content"
+
+    retention_days: int = Field(90, ge=1)
+    sla_minutes: int = Field(60, ge=1)
+    urgent_sla_minutes: int = Field(10, ge=1)
+    checkin_days: int = Field(3, ge=1)
+    draft_ttl_hours: int = Field(72, ge=1)
+    daily_report_cap: int = Field(5, ge=1)
+    child_messages_per_minute: int = Field(20, ge=1)
+
+    # Telegram's published limits (Bot FAQ); raised only against a test server.
+    rate_global_per_second: float = Field(30, gt=0)
+    rate_chat_per_second: float = Field(1, gt=0)
+    rate_group_per_minute: float = Field(20, gt=0)
+    inbox_max_attempts: int = Field(5, ge=1)
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _upper_country(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _telegram_needs_operator_chat(self) -> Settings:
+        if (self.telegram_bot_token or self.viber_auth_token) and self.operator_chat_id is None:
+            raise ValueError(
+                "OPERATOR_CHAT_ID is required when TELEGRAM_BOT_TOKEN or VIBER_AUTH_TOKEN is set: "
+                "reports from children are delivered to that Telegram forum supergroup"
+            )
+        if self.viber_auth_token and not self.telegram_bot_token:
+            raise ValueError(
+                "VIBER_AUTH_TOKEN is set without TELEGRAM_BOT_TOKEN: Viber children's cases are "
+                "answered in the Telegram operator chat, so the bot also needs TELEGRAM_BOT_TOKEN"
+            )
+        if self.viber_auth_token and not self.viber_webhook_url:
+            raise ValueError("VIBER_WEBHOOK_URL is required with VIBER_AUTH_TOKEN (Viber only pushes webhooks)")
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'oberih.db'}"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def viber_enabled(self) -> bool:
+        return self.viber_auth_token is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise SettingsError with a sentence that names the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = "_".join(str(part) for part in item["loc"]).upper()
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if name else message)
+        raise SettingsError("Configuration problem — " + "; ".join(problems)) from None

@@ -1,0 +1,35 @@
+"""The bot's web server: webhook routes, /healthz and /metrics — nothing else is exposed."""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.metrics import Metrics
+
+Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], webhooks: list[Route]) -> web.Application:
+    async def on_health(request: web.Request) -> web.Response:
+        database = await db.ping()
+        depth = None
+        if database:
+            async with db.transaction() as tx:
+                depth = await tx.outbox.depth()
+        healthy = database and loops_alive()
+        body = {"status": "ok" if healthy else "unhealthy", "database": database, "loops": loops_alive(),
+                "outbox_depth": depth}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def on_metrics(request: web.Request) -> web.Response:
+        if await db.ping():
+            await metrics.refresh(db)
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_get("/healthz", on_health)
+    app.router.add_get("/metrics", on_metrics)
+    for path, handler in webhooks:
+        app.router.add_post(path, handler)
+    return app

@@ -1,0 +1,79 @@
+"""Turning content into the words a child reads: slots, helplines, the summary of a report."""
+from __future__ import annotations
+
+from typing import Any
+
+from dialogs.content import Content, Helpline, Step, StepKind
+from dialogs.model import Button, Context, Say, State
+
+MAX_SUMMARY_VALUE = 300
+
+
+class _KeepMissing(dict):
+    """Leaves unknown slots as they are, for the service to fill later (e.g. {case_number})."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Renderer:
+    def __init__(self, content: Content, country: str, static_slots: dict[str, Any]) -> None:
+        self.content = content
+        self.country = country if country in content.helplines else next(iter(content.helplines))
+        self.static_slots = static_slots
+
+    def text(self, lang: str, key: str, **slots: Any) -> str:
+        return fill(self.content.text(lang, key), {**self.static_slots, **slots})
+
+    def step(self, state: State, step: Step, context: Context, buttons: tuple[tuple[Button, ...], ...]) -> Say:
+        lang, key, slots = state.lang, step.text, {}
+        if step.kind is StepKind.HELPLINES:
+            slots["helplines"] = self.helplines(lang)
+        elif step.kind is StepKind.SUMMARY:
+            slots["summary"] = self.summary(lang, state.answers)
+        elif step.kind is StepKind.CASE_STATUS:
+            case = context.open_case
+            if case is None:
+                key = step.no_case_text or key
+            else:
+                slots = {"case_number": case.number, "status": self.text(lang, f"status.{case.status}")}
+        return Say(self.text(lang, key, **slots), buttons)
+
+    def helplines(self, lang: str, country: str | None = None) -> str:
+        help = self.content.helplines[country or self.country]
+        lines = [_line(h, lang) for h in help.emergency] + [""] + [_line(h, lang) for h in help.helplines]
+        return "\n".join(lines)
+
+    def report_online(self, lang: str, country: str | None = None) -> str:
+        return "\n".join(_line(h, lang) for h in self.content.helplines[country or self.country].report_online)
+
+    def summary(self, lang: str, answers: dict[str, Any]) -> str:
+        """One line per answered question, in the order of the flow."""
+        lines = []
+        for step in self.content.steps.values():
+            if step.summary and step.field and step.field in answers:
+                value = self.answer(lang, step, answers[step.field])
+                lines.append(f"{self.text(lang, step.summary)}: {value}")
+        return "\n".join(lines)
+
+    def answer(self, lang: str, step: Step, value: Any) -> str:
+        if isinstance(value, dict) and "voice" in value:
+            return self.text(lang, "summary.voice")
+        for row in step.buttons:
+            for button in row:
+                if button.value is not None and button.value == value:
+                    return self.text(lang, button.label)
+        text = str(value)
+        return text if len(text) <= MAX_SUMMARY_VALUE else text[:MAX_SUMMARY_VALUE] + "…"
+
+    def field_step(self, field: str) -> Step | None:
+        return next((s for s in self.content.steps.values() if s.field == field and s.summary), None)
+
+
+def fill(template: str, slots: dict[str, Any]) -> str:
+    return template.format_map(_KeepMissing(slots))
+
+
+def _line(helpline: Helpline, lang: str) -> str:
+    name = helpline.name.get(lang) or next(iter(helpline.name.values()), "")
+    return f"• {name}: {helpline.phone or helpline.url}"

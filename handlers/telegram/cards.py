@@ -1,0 +1,87 @@
+"""The case card staff see in a topic: what the child said, consent, status, and the buttons allowed now."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.casework import OUTCOMES, CaseAction
+from dialogs.engine import Engine
+
+TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
+CARD_ANSWERS_LIMIT = 3500  # the card stays one message (4096); longer answers were relayed in full
+
+
+class CaseCallback(CallbackData, prefix="c1"):
+    """Versioned, short, and naming a case by its row id — never anything about the child."""
+
+    action: str
+    case: int
+    arg: str = ""
+
+
+def topic_name(engine: Engine, lang: str, case: Any) -> str:
+    parts = [("🔴 " if case.urgent else "") + case.number, engine.say(lang, f"operator.kind.{case.kind}")]
+    step = engine.render.field_step("category")
+    if case.category and step:
+        parts.append(engine.render.answer(lang, step, case.category))
+    if case.age_group:
+        parts.append(case.age_group)
+    return " · ".join(parts)[:TOPIC_NAME_LIMIT]
+
+
+def card_text(engine: Engine, lang: str, case: Any, holder: str) -> str:
+    say = engine.say
+    status = say(lang, f"operator.status.{case.status}", alias=holder,
+                 outcome=say(lang, f"operator.outcome.{case.outcome}") if case.outcome else "")
+    header = f"{say(lang, 'operator.label.case')} {case.number} · {say(lang, f'operator.kind.{case.kind}')}"
+    if case.urgent:
+        header = f"{say(lang, 'operator.label.urgent')} · {header}"
+    answers = engine.render.summary(lang, case.answers)
+    if len(answers) > CARD_ANSWERS_LIMIT:
+        answers = answers[:CARD_ANSWERS_LIMIT] + "…"
+    files = len(case.answers.get("media") or [])
+    lines = [
+        header,
+        f"{say(lang, 'operator.label.status')}: {status}",
+        f"{say(lang, 'operator.label.consent')}: {say(lang, f'operator.consent.{case.consent}')}",
+        f"{say(lang, 'operator.label.reply')}: {say(lang, 'operator.reply.yes' if case.reply_wanted else 'operator.reply.no')}",
+        f"{say(lang, 'operator.label.channel')}: {case.channel} · {say(lang, 'operator.label.language')}: {case.language}",
+        f"{say(lang, 'operator.label.received')}: {case.created_at:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{say(lang, 'operator.label.answers')}:",
+        answers,
+    ]
+    if files:
+        lines.append(f"\n{say(lang, 'operator.label.files')}: {files}")
+    return "\n".join(lines)
+
+
+def card_keyboard(engine: Engine, lang: str, case: Any, police_enabled: bool, closing: bool = False
+                  ) -> InlineKeyboardMarkup | None:
+    """Only the buttons that make sense for the case's status now."""
+    def button(action: CaseAction, label: str, arg: str = "") -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=engine.say(lang, label),
+                                    callback_data=CaseCallback(action=action.value, case=case.id, arg=arg).pack())
+
+    if closing:
+        rows = [[button(CaseAction.OUTCOME, f"operator.outcome.{outcome}", outcome)] for outcome in OUTCOMES]
+        rows.append([button(CaseAction.CANCEL, "operator.button.cancel")])
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+    urgent = [] if case.urgent else [button(CaseAction.URGENT, "operator.button.urgent")]
+    close = button(CaseAction.CLOSE, "operator.button.close")
+    if case.status == "new":
+        rows = [[button(CaseAction.ACCEPT, "operator.button.accept"), button(CaseAction.SPAM, "operator.button.spam")],
+                [button(CaseAction.TAKE, "operator.button.take")] + urgent]
+    elif case.status == "accepted":
+        rows = [[button(CaseAction.TAKE, "operator.button.take")] + urgent, [close]]
+    elif case.status == "assigned":
+        escalate = [button(CaseAction.ESCALATE, "operator.button.escalate")] if (
+            police_enabled and case.consent == "police") else []
+        rows = [escalate + urgent, [close]] if escalate or urgent else [[close]]
+    elif case.status == "escalated":
+        rows = [[close]]
+    else:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])

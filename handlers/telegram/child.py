@@ -1,0 +1,46 @@
+"""The child's private chat: every message and button press becomes one engine event."""
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message
+
+from bot.conversation import Child, ConversationService
+from dialogs.model import EventKind, Incoming
+from handlers.telegram.convert import message_event
+
+
+
+def _child(chat_id: int, user_id: int, message_id: int | None = None) -> Child:
+    return Child("telegram", user_id, {"chat_id": chat_id}, message_id)
+
+
+async def on_child_message(message: Message, tx: object, conversations: ConversationService) -> None:
+    child = _child(message.chat.id, message.from_user.id, message.message_id)
+    await conversations.handle(tx, child, message_event(message))
+
+
+async def on_child_edit(message: Message, tx: object, conversations: ConversationService) -> None:
+    await conversations.handle(tx, _child(message.chat.id, message.from_user.id), message_event(message, edited=True))
+
+
+async def on_child_button(callback: CallbackQuery, tx: object, conversations: ConversationService) -> None:
+    event = Incoming(EventKind.BUTTON, text=callback.data or "", language_hint=callback.from_user.language_code)
+    await conversations.handle(tx, _child(callback.message.chat.id, callback.from_user.id), event)
+    try:
+        await callback.answer()  # stops the button's spinner; nothing is lost if this fails
+    except TelegramAPIError:
+        pass
+
+
+def child_router() -> Router:
+    """A fresh router (aiogram attaches a router to one dispatcher only)."""
+    router = Router(name="child")
+    router.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user.is_bot.is_(False))
+    router.edited_message.filter(F.chat.type == ChatType.PRIVATE)
+    router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    router.message.register(on_child_message)
+    router.edited_message.register(on_child_edit)
+    router.callback_query.register(on_child_button)
+    return router

@@ -1,0 +1,287 @@
+"""Outbox items as Bot API calls: children's chats, and case topics in the operator and police chats."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNotFound, TelegramRetryAfter,
+)
+from aiogram.types import (
+    InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, InputMediaVideo,
+    LinkPreviewOptions,
+)
+
+from bot.delivery import DeliveryError
+from bot.outbox import Kind
+from dialogs.engine import Engine
+from handlers.telegram.cards import card_keyboard, card_text, topic_name
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+ALBUM_LIMIT = 10
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+@dataclass(slots=True)
+class StaffChats:
+    """The configured staff chats; mutable because Telegram can move a group to a new id."""
+
+    operator: int
+    police: int | None = None
+
+    def of(self, target: str) -> int | None:
+        return self.operator if target == "operator" else self.police
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Long texts go as several messages, cut at line ends where possible."""
+    parts = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return parts + [text]
+
+
+def keyboard(rows: list) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=label, callback_data=data) for label, data in row] for row in rows])
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot, db: Any, engine: Engine, chats: StaffChats) -> None:
+        self.bot, self.db, self.engine, self.chats = bot, db, engine, chats
+        self.lang = engine.default_language
+
+    async def send(self, item: Any, limits: Any) -> dict | None:
+        try:
+            if item.target == "child":
+                return await self._to_child(item, limits)
+            return await self._to_staff(item, limits)
+        except TelegramRetryAfter as error:
+            raise DeliveryError("429", retry_after=error.retry_after) from None
+        except TelegramMigrateToChat as error:
+            # The group became a supergroup with a new id (Telegram's migrate_to_chat_id): follow it.
+            if item.target != "child":
+                self._move_chat(item.target, error.migrate_to_chat_id)
+            raise DeliveryError("chat migrated") from None
+        except TelegramForbiddenError:
+            raise DeliveryError("blocked", permanent=item.target == "child") from None
+        except (TelegramBadRequest, TelegramNotFound) as error:
+            reason = _reason(error)
+            # A staff chat that is unreachable is a configuration problem to wait out, not a lost message.
+            raise DeliveryError(reason, permanent=item.target == "child") from None
+
+    def _move_chat(self, target: str, new_id: int) -> None:
+        log.error("the %s chat moved to a new id: set %s_CHAT_ID=%s", target, target.upper(), new_id)
+        if target == "operator":
+            self.chats.operator = new_id
+        else:
+            self.chats.police = new_id
+
+    # -- to a child -------------------------------------------------------------------------------
+
+    async def _to_child(self, item: Any, limits: Any) -> dict | None:
+        payload = item.payload
+        chat_id = await self._child_chat(item)
+        if item.kind == Kind.DELETE_MESSAGES:
+            ids = sorted(set(payload["message_ids"]))
+            for start in range(0, len(ids), 100):  # deleteMessages takes at most 100 ids
+                try:
+                    await self.bot.delete_messages(chat_id, ids[start:start + 100])
+                except TelegramBadRequest:
+                    pass  # older than 48 hours or already gone: nothing more can be done
+            return None
+        if item.kind == Kind.STAFF_COPY:
+            source = self.chats.of(payload["chat"])
+            sent = await self.bot.copy_message(chat_id, source, payload["message_id"], caption=payload.get("caption"))
+            return {"message_ids": [sent.message_id]}
+        parts = split_text(payload["text"])
+        ids = []
+        for index, part in enumerate(parts):
+            if index:
+                await limits.acquire_extra(item)
+            last = index == len(parts) - 1
+            message = await self.bot.send_message(chat_id, part, reply_markup=keyboard(payload.get("buttons")) if last else None,
+                                                  link_preview_options=NO_PREVIEW)
+            ids.append(message.message_id)
+        return {"message_ids": ids}
+
+    async def _child_chat(self, item: Any) -> int:
+        address = item.payload.get("address")
+        if address is None:
+            async with self.db.transaction() as tx:
+                conversation = await tx.conversations.get(item.conversation_key)
+            address = conversation.address if conversation else None
+        if not address or "chat_id" not in address:
+            raise DeliveryError("the child deleted their data", permanent=True)
+        return int(address["chat_id"])
+
+    # -- to a staff chat --------------------------------------------------------------------------
+
+    async def _to_staff(self, item: Any, limits: Any) -> dict | None:
+        chat_id = self.chats.of(item.target)
+        if chat_id is None:
+            return None  # police chat not configured: nothing to deliver
+        if item.kind == Kind.DELETE_TOPIC:
+            try:
+                await self.bot.delete_forum_topic(chat_id, item.payload["topic_id"])
+            except TelegramBadRequest:
+                pass  # already deleted by staff
+            return None
+        if item.kind == Kind.GENERAL:
+            text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
+            message = await self.bot.send_message(chat_id, text)
+            return {"message_ids": [message.message_id]}
+        async with self.db.transaction() as tx:
+            case = await tx.cases.get(item.payload["case_id"])
+        if case is None:
+            return None  # purged meanwhile
+        try:
+            return await self._case_item(item, case, chat_id, limits)
+        except TelegramBadRequest as error:
+            if "thread not found" not in str(error).lower() and "topic" not in str(error).lower():
+                raise
+            # Staff deleted the topic: open a new one with the card, then send this item there.
+            log.warning("case topic was deleted; recreating it", extra={"case": case.number})
+            case = await self._store(case.id, **{f"{item.target}_topic_id": None, f"{item.target}_card_message_id": None})
+            if item.kind in (Kind.CASE_CARD, Kind.CARD_UPDATE):
+                return await self._open_topic(item, case, chat_id, limits)
+            await self._open_topic(item, case, chat_id, limits)
+            case = await self._load(case.id)
+            return await self._case_item(item, case, chat_id, limits)
+
+    async def _case_item(self, item: Any, case: Any, chat_id: int, limits: Any) -> dict | None:
+        target = item.target
+        topic = getattr(case, f"{target}_topic_id")
+        if item.kind == Kind.CASE_CARD or topic is None:
+            result = await self._open_topic(item, case, chat_id, limits)
+            if item.kind == Kind.CASE_CARD:
+                return result
+            case = await self._load(case.id)
+            topic = getattr(case, f"{target}_topic_id")
+        if item.kind == Kind.CARD_UPDATE:
+            await self._edit_card(target, case, chat_id)
+            return None
+        if item.kind == Kind.NOTICE:
+            text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
+            message = await self.bot.send_message(chat_id, text, message_thread_id=topic)
+            return {"message_ids": [message.message_id]}
+        if item.kind == Kind.RELAY:
+            return await self._relay(item.payload, case, target, chat_id, topic)
+        raise DeliveryError(f"unknown kind {item.kind}", permanent=True)
+
+    async def _open_topic(self, item: Any, case: Any, chat_id: int, limits: Any) -> dict:
+        """Topic, card, then the child's files; each step recorded so a retry never repeats it."""
+        target = item.target
+        if getattr(case, f"{target}_topic_id") is None:
+            topic = await self.bot.create_forum_topic(chat_id, topic_name(self.engine, self.lang, case))
+            case = await self._store(case.id, **{f"{target}_topic_id": topic.message_thread_id})
+            await limits.acquire_extra(item)
+        topic_id = getattr(case, f"{target}_topic_id")
+        if getattr(case, f"{target}_card_message_id") is None:
+            card = await self.bot.send_message(
+                chat_id, card_text(self.engine, self.lang, case, await self._holder(case)), message_thread_id=topic_id,
+                reply_markup=self._card_buttons(target, case), protect_content=True, link_preview_options=NO_PREVIEW)
+            case = await self._store(case.id, **{f"{target}_card_message_id": card.message_id})
+            await self._send_files(item, case, chat_id, topic_id, limits)
+        return {"topic_id": topic_id, "card_message_id": getattr(case, f"{target}_card_message_id")}
+
+    async def _edit_card(self, target: str, case: Any, chat_id: int) -> None:
+        card_id = getattr(case, f"{target}_card_message_id")
+        if card_id is None:
+            return
+        try:
+            await self.bot.edit_message_text(
+                card_text(self.engine, self.lang, case, await self._holder(case)), chat_id=chat_id,
+                message_id=card_id, reply_markup=self._card_buttons(target, case), link_preview_options=NO_PREVIEW)
+        except TelegramBadRequest as error:
+            if "not modified" not in str(error):
+                raise
+
+    def _card_buttons(self, target: str, case: Any) -> InlineKeyboardMarkup | None:
+        if target != "operator":
+            return None  # police read and answer; the case itself is run from the operator chat
+        return card_keyboard(self.engine, self.lang, case, self.chats.police is not None)
+
+    async def _send_files(self, item: Any, case: Any, chat_id: int, topic_id: int, limits: Any) -> None:
+        """Screenshots as albums under a spoiler, voice notes as voice: re-sent by file id, never forwarded."""
+        media = list(case.answers.get("media") or [])
+        media += [value["voice"] for value in case.answers.values() if isinstance(value, dict) and "voice" in value]
+        common = {"message_thread_id": topic_id, "protect_content": True}
+        # Telegram albums hold photos and videos together, documents only with documents.
+        for kinds in (("photo", "video"), ("document",)):
+            group = [m for m in media if m["kind"] in kinds]
+            for start in range(0, len(group), ALBUM_LIMIT):
+                await limits.acquire_extra(item)
+                await self.bot.send_media_group(chat_id, [_input_media(m) for m in group[start:start + ALBUM_LIMIT]], **common)
+        for single in media:
+            if single["kind"] in ("voice", "audio", "animation"):
+                await limits.acquire_extra(item)
+                await self._send_one(chat_id, single, None, common)
+
+    async def _relay(self, payload: dict, case: Any, target: str, chat_id: int, topic: int) -> dict:
+        label = self.engine.say(self.lang, "operator.label.child_edited" if payload.get("edited") else "operator.label.child")
+        media = payload.get("media")
+        common = {"message_thread_id": topic, "protect_content": True}
+        if media is None:
+            sent = [await self.bot.send_message(chat_id, part, link_preview_options=NO_PREVIEW, **common)
+                    for part in split_text(f"{label}\n{payload['text']}")]
+        else:
+            sent = [await self._send_one(chat_id, media, f"{label}\n{payload.get('text') or ''}".strip()[:1024], common)]
+        async with self.db.transaction() as tx:
+            for message in sent:
+                await tx.case_messages.add(case.id, target, child_message_id=payload.get("child_message_id"),
+                                           staff_message_id=message.message_id)
+        return {"message_ids": [message.message_id for message in sent]}
+
+    async def _send_one(self, chat_id: int, media: dict, caption: str | None, common: dict) -> Any:
+        """One file by its file id; pictures and videos under a spoiler."""
+        kind, file = media["kind"], media["file_ref"]
+        if kind == "photo":
+            return await self.bot.send_photo(chat_id, file, caption=caption, has_spoiler=True, **common)
+        if kind == "video":
+            return await self.bot.send_video(chat_id, file, caption=caption, has_spoiler=True, **common)
+        if kind == "animation":
+            return await self.bot.send_animation(chat_id, file, caption=caption, has_spoiler=True, **common)
+        if kind in ("voice", "audio"):
+            return await self.bot.send_voice(chat_id, file, caption=caption, **common)
+        return await self.bot.send_document(chat_id, file, caption=caption, **common)
+
+    async def _holder(self, case: Any) -> str:
+        if case.assignee_id is None:
+            return "—"
+        async with self.db.transaction() as tx:
+            member = await tx.staff.get(case.assignee_id)
+        return member.alias if member else "Admin"
+
+    async def _load(self, case_id: int) -> Any:
+        async with self.db.transaction() as tx:
+            return await tx.cases.get(case_id)
+
+    async def _store(self, case_id: int, **fields: Any) -> Any:
+        async with self.db.transaction() as tx:
+            return await tx.cases.update(case_id, **fields)
+
+
+def _input_media(media: dict) -> Any:
+    if media["kind"] == "photo":
+        return InputMediaPhoto(media=media["file_ref"], has_spoiler=True)
+    if media["kind"] == "video":
+        return InputMediaVideo(media=media["file_ref"], has_spoiler=True)
+    return InputMediaDocument(media=media["file_ref"])
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).lower()
+    for known in ("chat not found", "message is too long", "thread not found", "not enough rights", "blocked"):
+        if known in text:
+            return known
+    return "rejected by Telegram"

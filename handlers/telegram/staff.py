@@ -1,0 +1,204 @@
+"""The operator and police chats: card buttons, staff answers in case topics, and admin commands."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import CallbackQuery, Message
+
+from bot.casework import ALLOWED, CaseAction, Casework, Refused
+from handlers.telegram.cards import CaseCallback, card_keyboard
+from handlers.telegram.convert import media_ref
+from handlers.telegram.sender import StaffChats
+
+ROLES = ("admin", "moderator", "counsellor", "police")
+
+
+class InStaffChat(Filter):
+    """Passes only updates from the configured operator or police chat, naming which one."""
+
+    async def __call__(self, event: Message | CallbackQuery, staff_chats: StaffChats) -> bool | dict[str, Any]:
+        chat = event.chat if isinstance(event, Message) else event.message.chat if event.message else None
+        if chat is None:
+            return False
+        if chat.id == staff_chats.operator:
+            return {"target": "operator"}
+        if staff_chats.police is not None and chat.id == staff_chats.police:
+            return {"target": "police"}
+        return False
+
+
+async def on_case_button(callback: CallbackQuery, callback_data: CaseCallback, tx: Any, casework: Casework,
+                         staff_chats: StaffChats) -> None:
+    actor = await casework.actor(tx, callback.from_user.id)
+    case = await tx.cases.get(callback_data.case)
+    action = CaseAction(callback_data.action) if callback_data.action in CaseAction else None
+    if actor is None or case is None or action is None or actor.role not in ALLOWED[action]:
+        await _answer(callback, casework.engine.say(casework.lang, "operator.refused"))
+        return
+    if action in (CaseAction.CLOSE, CaseAction.CANCEL):
+        # Choosing an outcome is a two-tap menu on the card itself; nothing changes until an outcome is chosen.
+        markup = card_keyboard(casework.engine, casework.lang, case, staff_chats.police is not None,
+                               closing=action is CaseAction.CLOSE)
+        try:
+            await callback.message.edit_reply_markup(reply_markup=markup)
+        except TelegramAPIError:
+            pass
+        await _answer(callback)
+        return
+    try:
+        await casework.act(tx, actor, case, action, callback_data.arg)
+    except Refused as refusal:
+        await _answer(callback, casework.engine.say(casework.lang, refusal.key))
+        return
+    await _answer(callback)
+
+
+async def on_grant(message: Message, command: CommandObject, tx: Any, casework: Casework) -> None:
+    if not await _is_admin(message, tx, casework):
+        return
+    args = (command.args or "").split(maxsplit=1)
+    member = message.reply_to_message.from_user if message.reply_to_message else None
+    if not args or args[0] not in ROLES or member is None or member.is_bot:
+        await message.reply(casework.engine.say(casework.lang, "operator.grant.usage"))
+        return
+    alias = args[1].strip()[:32] if len(args) > 1 else member.first_name[:32]
+    await tx.staff.grant(member.id, args[0], alias, message.from_user.id)
+    await tx.audit.add(None, "admin", message.from_user.id, "grant", f"{alias}: {args[0]}")
+    await message.reply(casework.engine.say(casework.lang, "operator.grant.ok", alias=alias, role=args[0]))
+
+
+async def on_revoke(message: Message, tx: Any, casework: Casework) -> None:
+    if not await _is_admin(message, tx, casework):
+        return
+    member = message.reply_to_message.from_user if message.reply_to_message else None
+    existing = await tx.staff.get(member.id) if member else None
+    if existing is None:
+        await message.reply(casework.engine.say(casework.lang, "operator.revoke.usage"))
+        return
+    await tx.staff.revoke(member.id)
+    await tx.audit.add(None, "admin", message.from_user.id, "revoke", existing.alias)
+    await message.reply(casework.engine.say(casework.lang, "operator.revoke.ok", alias=existing.alias))
+
+
+async def on_staff(message: Message, tx: Any, casework: Casework) -> None:
+    if not await _is_admin(message, tx, casework):
+        return
+    members = await tx.staff.all()
+    say = casework.engine.say
+    if not members:
+        await message.reply(say(casework.lang, "operator.staff.empty"))
+        return
+    listing = "\n".join(f"• {member.alias} — {member.role}" for member in members)
+    await message.reply(say(casework.lang, "operator.staff.list", list=listing))
+
+
+async def on_audit(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
+    if not await _is_admin(message, tx, casework):
+        return
+    case = await _topic_case(message, tx, target)
+    if case is None and command.args:
+        case = await tx.cases.by_number(command.args.strip())
+    if case is None:
+        await message.reply(casework.engine.say(casework.lang, "operator.audit.usage"))
+        return
+    entries = await tx.audit.for_case(case.id)
+    listing = "\n".join(f"{e.at:%Y-%m-%d %H:%M} · {e.actor_alias} · {e.action}" + (f" · {e.detail}" if e.detail else "")
+                        for e in entries)
+    await message.reply(casework.engine.say(casework.lang, "operator.audit.title", case_number=case.number, list=listing))
+
+
+async def on_prepared(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
+    """A prepared answer or a tip card from content/, sent to the child in their own language."""
+    actor = await casework.actor(tx, message.from_user.id)
+    case = await _topic_case(message, tx, target)
+    if actor is None or case is None:
+        return
+    engine, name = casework.engine, (command.args or "").strip()
+    if command.command == "canned":
+        prefix, names = "operator.canned_texts.", _names(engine, "operator.canned_texts.")
+        usage = "operator.canned.unknown" if name else "operator.canned.usage"
+    else:
+        prefix, names = "tips.", sorted({key.split(".")[1] for key in engine.content.texts[casework.lang]
+                                          if key.startswith("tips.") and key.endswith(".card1")})
+        usage = "operator.tip.usage"
+    if name not in names:
+        await casework.outbox.notice(tx, case, usage, target=target, list=", ".join(names))
+        return
+    text = engine.say(case.language, f"{prefix}{name}" if command.command == "canned" else f"tips.{name}.card1")
+    refusal = await casework.answer_child(tx, actor, case, target, text)
+    if refusal:
+        await casework.outbox.notice(tx, case, refusal, target=target)
+
+
+async def on_staff_edit(message: Message, tx: Any, casework: Casework, target: str) -> None:
+    case = await _topic_case(message, tx, target)
+    if case is not None and await casework.actor(tx, message.from_user.id) is not None:
+        await casework.outbox.notice(tx, case, "operator.notice.edit_not_relayed", target=target)
+
+
+async def on_topic_message(message: Message, tx: Any, casework: Casework, target: str) -> None:
+    """A staff member writes in a case topic: it reaches the child, signed by role, never by name."""
+    if message.from_user is None or message.from_user.is_bot:
+        return
+    actor = await casework.actor(tx, message.from_user.id)
+    if actor is None:
+        return  # not staff: never relayed
+    case = await _topic_case(message, tx, target)
+    if case is None:
+        return  # the General topic or an unrelated one: nothing goes to a child from there
+    if message.text is not None:
+        if message.text.startswith("//"):
+            return  # an internal note between staff
+        refusal = await casework.answer_child(tx, actor, case, target, message.text)
+    elif (media := media_ref(message)) is not None:
+        file = {"message_id": message.message_id, "kind": str(media.kind), "file_ref": media.file_ref}
+        refusal = await casework.answer_child(tx, actor, case, target, message.caption, file)
+    else:
+        refusal = "operator.notice.unsupported"
+    if refusal:
+        await casework.outbox.notice(tx, case, refusal, target=target)
+
+
+async def _topic_case(message: Message, tx: Any, target: str) -> Any:
+    if not message.is_topic_message or message.message_thread_id is None:
+        return None
+    finder = tx.cases.by_operator_topic if target == "operator" else tx.cases.by_police_topic
+    return await finder(message.message_thread_id)
+
+
+async def _is_admin(message: Message, tx: Any, casework: Casework) -> bool:
+    actor = await casework.actor(tx, message.from_user.id) if message.from_user else None
+    if actor is not None and actor.role == "admin":
+        return True
+    await message.reply(casework.engine.say(casework.lang, "operator.refused"))
+    return False
+
+
+def _names(engine: Any, prefix: str) -> list[str]:
+    return sorted(key.removeprefix(prefix) for key in engine.content.texts[engine.default_language] if key.startswith(prefix))
+
+
+async def _answer(callback: CallbackQuery, text: str | None = None) -> None:
+    try:
+        await callback.answer(text, show_alert=bool(text))
+    except TelegramAPIError:
+        pass  # the spinner times out by itself
+
+
+def staff_router() -> Router:
+    """A fresh router (aiogram attaches a router to one dispatcher only)."""
+    router = Router(name="staff")
+    for observer in (router.message, router.edited_message, router.callback_query):
+        observer.filter(InStaffChat())
+    router.callback_query.register(on_case_button, CaseCallback.filter())
+    router.message.register(on_grant, Command("grant"))
+    router.message.register(on_revoke, Command("revoke"))
+    router.message.register(on_staff, Command("staff"))
+    router.message.register(on_audit, Command("audit"))
+    router.message.register(on_prepared, Command("canned", "tip"))
+    router.edited_message.register(on_staff_edit)
+    router.message.register(on_topic_message)
+    return router

@@ -1,0 +1,18 @@
+"""Exceptions the storage layer raises; messages never carry ids or text."""
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base of every storage error."""
+
+
+class ConcurrentUpdate(StorageError):
+    """The row changed (or appeared, or vanished) since it was read: reload and retry."""
+
+
+class DuplicateNumber(StorageError):
+    """A case with that number exists: make a new number and retry."""
+
+
+class NotFound(StorageError, LookupError):
+    """The row to change does not exist."""

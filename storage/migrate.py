@@ -1,0 +1,69 @@
+"""Alembic without alembic.ini: the configuration is built here; `await upgrade(url)` migrates."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import make_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant: PostgreSQL serialises concurrent starts of several processes on this lock.
+_PG_LOCK_KEY = 0x0BE_21C
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config pointing at storage/migrations (the URL travels as an attribute, not ini text)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        config.attributes["url"] = url
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with the code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(target: str | AsyncEngine, revision: str = "head") -> None:
+    """Run `alembic upgrade head` against a URL or an existing engine."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            await connection.run_sync(_upgrade, revision)
+    finally:
+        if isinstance(target, str):
+            await engine.dispose()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m storage [URL]`: upgrade the database at URL (default: DATABASE_URL)."""
+    url = argv[0] if argv else os.environ.get("DATABASE_URL")
+    if not url:
+        print("usage: python -m storage DATABASE_URL (or set DATABASE_URL)", file=sys.stderr)
+        return 2
+    asyncio.run(upgrade(url))
+    return 0

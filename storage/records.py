@@ -1,0 +1,153 @@
+"""What repositories return: frozen values, decrypted, never ORM rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.values import CaseKind, CaseStatus, InboxStatus, OutboxStatus, Role, Target
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One child's dialog state on one channel, known only by its pseudonym key."""
+
+    key: str
+    channel: str
+    state: dict[str, Any]
+    address: dict[str, Any] | None
+    version: int
+    updated_at: datetime
+    created_at: datetime
+    reports_today: int
+    reports_day: str
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A report, consultation or link case; `answers` is everything the child said."""
+
+    id: int
+    number: str
+    kind: CaseKind
+    status: CaseStatus
+    conversation_key: str | None
+    channel: str
+    category: str | None
+    age_group: str | None
+    language: str
+    country: str
+    consent: str
+    reply_wanted: bool
+    urgent: bool
+    outcome: str | None
+    assignee_id: int | None
+    answers: dict[str, Any]
+    receipt_hash: str | None
+    operator_topic_id: int | None
+    operator_card_message_id: int | None
+    police_topic_id: int | None
+    police_card_message_id: int | None
+    rating: int | None
+    sla_level: int
+    checkin_due_at: datetime | None
+    checkin_sent: bool
+    created_at: datetime
+    updated_at: datetime
+    accepted_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One message waiting to leave (or that left) through a channel."""
+
+    id: int
+    target: Target
+    channel: str
+    lane: str
+    conversation_key: str | None
+    case_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    priority: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+    claimed_until: datetime | None
+    claimed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One received platform update; payload is None once processed."""
+
+    id: int
+    channel: str
+    external_id: str
+    lane: str
+    payload: dict[str, Any] | None
+    status: InboxStatus
+    attempts: int
+    received_at: datetime
+    done_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """A counsellor, moderator, admin or police officer (a Telegram user id, not a child)."""
+
+    user_id: int
+    role: Role
+    alias: str
+    granted_by: int | None
+    granted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One staff action on a case."""
+
+    id: int
+    case_id: int | None
+    actor_alias: str
+    actor_id: int | None
+    action: str
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStat:
+    """The anonymous trace a case leaves after it is purged."""
+
+    id: int
+    kind: str
+    category: str | None
+    age_group: str | None
+    channel: str
+    country: str
+    language: str
+    urgent: bool
+    consent: str
+    outcome: str | None
+    rating: int | None
+    created_day: str
+    closed_day: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMessage:
+    """Links a message relayed between a child and staff, for edits and reply routing."""
+
+    id: int
+    case_id: int
+    child_message_id: int | None
+    staff_message_id: int | None
+    chat: Target
+    at: datetime

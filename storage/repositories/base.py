@@ -1,0 +1,75 @@
+"""What every repository shares: the session, the sealer, the clock and dialect-portable upserts."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Executable, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.types import Clock, Sealer
+
+ERROR_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One transaction's session plus the tools repositories need."""
+
+    session: AsyncSession
+    sealer: Sealer
+    clock: Clock
+    dialect: str
+
+
+class Repository:
+    """Base: holds the context; subclasses issue Core statements (no identity map, no stale rows)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._ctx.session
+
+    def _now(self) -> datetime:
+        return self._ctx.clock()
+
+    def _seal(self, value: Any) -> bytes:
+        return self._ctx.sealer.seal(value)
+
+    def _unseal(self, token: bytes | None) -> Any:
+        return self._ctx.sealer.unseal(token)
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
+        if self._ctx.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _insert_new(
+        self, table: Table, values: Mapping[str, Any], conflict: Iterable[str], returning: ColumnElement[Any]
+    ) -> Any | None:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new key, or None if the row existed."""
+        statement = (
+            self._insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(returning)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def _affected(self, statement: Executable) -> int:
+        """Run an UPDATE or DELETE; return how many rows it touched."""
+        result = cast(CursorResult[Any], await self._session.execute(statement))
+        return result.rowcount
+
+
+def clip(error: str) -> str:
+    """Bound stored error text (platform errors can be long)."""
+    return error if len(error) <= ERROR_LIMIT else error[: ERROR_LIMIT - 1] + "…"

@@ -1,0 +1,153 @@
+"""Cases: creation with unique numbers, lookups by every handle staff or child hold, and sweeps."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
+
+from storage.errors import DuplicateNumber, NotFound
+from storage.models import CaseMessageRow, CaseRow, table
+from storage.records import Case
+from storage.repositories.base import Repository
+from storage.values import FINISHED, CaseKind, CaseStatus
+
+T = table(CaseRow)
+WRITABLE = frozenset(T.c.keys()) - {"id"}
+REQUIRED = frozenset({"number", "kind", "channel", "language", "country", "consent"})
+
+
+class Cases(Repository):
+    """The `cases` table; `answers` is sealed."""
+
+    __slots__ = ()
+
+    async def create(self, **fields: Any) -> Case:
+        """Insert a case (status new unless given); DuplicateNumber if `number` is taken."""
+        missing = REQUIRED - fields.keys()
+        if missing:
+            raise TypeError(f"Cases.create() missing fields: {', '.join(sorted(missing))}")
+        now = self._now()
+        values = self._values({"status": CaseStatus.NEW, "answers": {}, "created_at": now, "updated_at": now} | fields)
+        case_id = await self._insert_new(T, values, ["number"], T.c.id)
+        if case_id is None:
+            raise DuplicateNumber("case number already taken")
+        return await self._require(T.c.id == case_id)
+
+    async def get(self, case_id: int) -> Case | None:
+        """The case with that id."""
+        return await self._newest(T.c.id == case_id)
+
+    async def by_number(self, number: str) -> Case | None:
+        """The case with that public number."""
+        return await self._newest(T.c.number == number)
+
+    async def by_operator_topic(self, topic_id: int) -> Case | None:
+        """The case discussed in that operator-chat topic."""
+        return await self._newest(T.c.operator_topic_id == topic_id)
+
+    async def by_police_topic(self, topic_id: int) -> Case | None:
+        """The case discussed in that police-chat topic."""
+        return await self._newest(T.c.police_topic_id == topic_id)
+
+    async def by_receipt(self, receipt_hash: str) -> Case | None:
+        """The case whose receipt code hashes to `receipt_hash`."""
+        return await self._newest(T.c.receipt_hash == receipt_hash)
+
+    async def open_for(self, conversation_key: str) -> Case | None:
+        """The newest case of that conversation that is neither closed nor spam."""
+        return await self._newest(T.c.conversation_key == conversation_key, T.c.status.not_in(FINISHED))
+
+    async def latest_for(self, conversation_key: str) -> Case | None:
+        """The newest case of that conversation, whatever its status (for the child's rating)."""
+        return await self._newest(T.c.conversation_key == conversation_key)
+
+    async def advance(self, case_id: int, column: str, expected: Any, new: Any) -> bool:
+        """Set a column only if it still holds `expected`: how a sweep claims a case across processes."""
+        if column not in ("sla_level", "checkin_sent"):
+            raise TypeError(f"{column} is not a sweep column")
+        statement = update(T).where(T.c.id == case_id, T.c[column] == expected).values({column: new})
+        return await self._affected(statement) > 0
+
+    async def update(self, case_id: int, **fields: Any) -> Case:
+        """Change columns (updated_at set to now unless given); NotFound if the case is gone."""
+        values = self._values({"updated_at": self._now()} | fields)
+        statement = update(T).where(T.c.id == case_id).values(**values).returning(*T.c)
+        row = (await self._session.execute(statement)).one_or_none()
+        if row is None:
+            raise NotFound("no such case")
+        return self._record(row)
+
+    async def detach_conversation(self, conversation_key: str) -> list[Case]:
+        """Cut every case off a child who erased their data; return those cases as they are now."""
+        statement = (
+            update(T)
+            .where(T.c.conversation_key == conversation_key)
+            .values(conversation_key=None, updated_at=self._now())
+            .returning(*T.c)
+        )
+        rows = (await self._session.execute(statement)).all()
+        return sorted((self._record(row) for row in rows), key=lambda found: found.id)
+
+    async def unaccepted(self, older_than: datetime, urgent: bool, below_level: int) -> list[Case]:
+        """New cases created before `older_than` whose SLA reminder level is below `below_level`."""
+        return await self._many(
+            T.c.status == CaseStatus.NEW,
+            T.c.urgent == urgent,
+            T.c.created_at < older_than,
+            T.c.sla_level < below_level,
+        )
+
+    async def checkins_due(self, now: datetime) -> list[Case]:
+        """Cases whose check-in time has come and whose check-in is not sent (spam excluded)."""
+        return await self._many(T.c.checkin_due_at <= now, T.c.checkin_sent.is_(False), T.c.status != CaseStatus.SPAM)
+
+    async def closed_before(self, when: datetime) -> list[Case]:
+        """Closed or spam cases whose closed_at is before `when` (due for the retention purge)."""
+        return await self._many(T.c.status.in_(FINISHED), T.c.closed_at < when)
+
+    async def delete(self, case_id: int) -> bool:
+        """Delete a case and its relayed-message links (audit and statistics stay); True if it existed."""
+        await self._session.execute(delete(CaseMessageRow).where(CaseMessageRow.case_id == case_id))
+        return await self._affected(delete(T).where(T.c.id == case_id)) > 0
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many cases are in each status (statuses with none are absent)."""
+        rows = await self._session.execute(select(T.c.status, func.count()).group_by(T.c.status))
+        return {str(status): int(count) for status, count in rows}
+
+    def _values(self, fields: dict[str, Any]) -> dict[str, Any]:
+        unknown = fields.keys() - WRITABLE
+        if unknown:
+            raise TypeError(f"unknown case fields: {', '.join(sorted(unknown))}")
+        values = dict(fields)
+        # Validate early: a bad value stored now would break every later read.
+        if "kind" in values:
+            values["kind"] = str(CaseKind(values["kind"]))
+        if "status" in values:
+            values["status"] = str(CaseStatus(values["status"]))
+        if "answers" in values:
+            values["answers"] = self._seal(values["answers"])
+        return values
+
+    async def _newest(self, *where: ColumnElement[bool]) -> Case | None:
+        statement = select(T).where(*where).order_by(T.c.id.desc()).limit(1)
+        row = (await self._session.execute(statement)).one_or_none()
+        return None if row is None else self._record(row)
+
+    async def _require(self, *where: ColumnElement[bool]) -> Case:
+        found = await self._newest(*where)
+        if found is None:
+            raise NotFound("no such case")
+        return found
+
+    async def _many(self, *where: ColumnElement[bool]) -> list[Case]:
+        statement = select(T).where(*where).order_by(T.c.created_at, T.c.id)
+        return [self._record(row) for row in await self._session.execute(statement)]
+
+    def _record(self, row: Row[Any]) -> Case:
+        values = dict(row._mapping)
+        values["answers"] = self._unseal(values["answers"])
+        values["kind"] = CaseKind(values["kind"])
+        values["status"] = CaseStatus(values["status"])
+        return Case(**values)

@@ -1,0 +1,87 @@
+"""Conversation state per child: optimistic versioning, sealed state and address, daily report cap."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, case, delete, func, select, update
+
+from storage.errors import ConcurrentUpdate, NotFound
+from storage.models import ConversationRow, table
+from storage.records import Conversation
+from storage.repositories.base import Repository
+from storage.values import KEEP, Keep
+
+T = table(ConversationRow)
+
+
+class Conversations(Repository):
+    """The `conversations` table."""
+
+    __slots__ = ()
+
+    async def get(self, key: str) -> Conversation | None:
+        """The conversation with that key, or None."""
+        row = (await self._session.execute(select(T).where(T.c.key == key))).one_or_none()
+        return None if row is None else self._record(row)
+
+    async def save(
+        self,
+        key: str,
+        channel: str,
+        state: dict[str, Any],
+        address: dict[str, Any] | Keep | None = KEEP,
+        expected_version: int | None = None,
+    ) -> int:
+        """Insert (expected_version None) or update a version-checked row; return the new version."""
+        now = self._now()
+        values: dict[str, Any] = {"channel": channel, "state": self._seal(state), "updated_at": now}
+        if address is not KEEP:
+            values["address"] = None if address is None else self._seal(address)
+        if expected_version is None:
+            values |= {"key": key, "version": 1, "created_at": now, "reports_today": 0, "reports_day": ""}
+            if await self._insert_new(T, values, ["key"], T.c.key) is None:
+                raise ConcurrentUpdate("conversation already exists")
+            return 1
+        new_version = expected_version + 1
+        statement = (
+            update(T).where(T.c.key == key, T.c.version == expected_version).values(version=new_version, **values)
+        )
+        if await self._affected(statement) != 1:
+            raise ConcurrentUpdate("conversation changed or vanished since it was read")
+        return new_version
+
+    async def count_report(self, key: str, day: str) -> int:
+        """Count one more report on `day` (the count restarts on a new day); return today's count."""
+        statement = (
+            update(T)
+            .where(T.c.key == key)
+            .values(
+                reports_today=case((T.c.reports_day == day, T.c.reports_today + 1), else_=1),
+                reports_day=day,
+            )
+            .returning(T.c.reports_today)
+        )
+        count = (await self._session.execute(statement)).scalar_one_or_none()
+        if count is None:
+            raise NotFound("no such conversation")
+        return int(count)
+
+    async def delete(self, key: str) -> bool:
+        """Forget the conversation; True if it existed."""
+        return await self._affected(delete(T).where(T.c.key == key)) > 0
+
+    async def stale(self, before: datetime, limit: int) -> list[Conversation]:
+        """Conversations untouched since `before`, oldest first (abandoned drafts)."""
+        statement = select(T).where(T.c.updated_at < before).order_by(T.c.updated_at).limit(limit)
+        return [self._record(row) for row in await self._session.execute(statement)]
+
+    async def all_keys_count(self) -> int:
+        """How many conversations exist."""
+        return int((await self._session.execute(select(func.count()).select_from(T))).scalar_one())
+
+    def _record(self, row: Row[Any]) -> Conversation:
+        values = dict(row._mapping)
+        values["state"] = self._unseal(values["state"])
+        values["address"] = self._unseal(values["address"])
+        return Conversation(**values)

@@ -1,0 +1,82 @@
+"""The inbox: raw platform updates, deduplicated, kept sealed until processed."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+
+from storage.models import InboxRow, table
+from storage.records import InboxItem
+from storage.repositories.base import Repository, clip
+from storage.values import InboxStatus
+
+T = table(InboxRow)
+
+
+class Inbox(Repository):
+    """The `inbox` table; `payload` is sealed and wiped once the update is processed."""
+
+    __slots__ = ()
+
+    async def add(self, channel: str, external_id: str, lane: str, payload: dict[str, Any]) -> int | None:
+        """Store an update; None if (channel, external_id) was seen before (a platform redelivery)."""
+        values = {
+            "channel": channel, "external_id": external_id, "lane": lane, "payload": self._seal(payload),
+            "status": InboxStatus.PENDING.value, "attempts": 0, "received_at": self._now(),
+        }  # fmt: skip
+        return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
+
+    async def pending(self, limit: int) -> list[InboxItem]:
+        """The oldest pending updates, in arrival order."""
+        statement = select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(limit)
+        return [self._record(row) for row in await self._session.execute(statement)]
+
+    async def get(self, item_id: int) -> InboxItem | None:
+        """One update, or None."""
+        row = (await self._session.execute(select(T).where(T.c.id == item_id))).one_or_none()
+        return None if row is None else self._record(row)
+
+    async def mark_done(self, item_id: int) -> None:
+        """Processed: wipe the payload, keep the row for deduplication."""
+        statement = (
+            update(T)
+            .where(T.c.id == item_id)
+            .values(status=InboxStatus.DONE.value, payload=None, done_at=self._now(), error=None)
+        )
+        await self._session.execute(statement)
+
+    async def fail(self, item_id: int, error: str, max_attempts: int) -> bool:
+        """Count a failed attempt; park the update after `max_attempts`. True if it is now parked."""
+        statement = (
+            update(T)
+            .where(T.c.id == item_id)
+            .values(attempts=T.c.attempts + 1, error=clip(error))
+            .returning(T.c.attempts)
+        )
+        attempts = (await self._session.execute(statement)).scalar_one_or_none()
+        if attempts is None or attempts < max_attempts:
+            return False
+        await self._session.execute(update(T).where(T.c.id == item_id).values(status=InboxStatus.PARKED.value))
+        return True
+
+    async def last_external_id(self, channel: str) -> str | None:
+        """The external id of the newest stored update of a channel (to resume polling)."""
+        statement = select(T.c.external_id).where(T.c.channel == channel).order_by(T.c.id.desc()).limit(1)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def forget_done(self, before: datetime) -> int:
+        """Delete processed rows finished before `before` (keep ≥48 h so redeliveries are still caught)."""
+        statement = delete(T).where(T.c.status == InboxStatus.DONE, T.c.done_at < before)
+        return await self._affected(statement)
+
+    async def depth(self) -> int:
+        """How many updates wait to be processed."""
+        statement = select(func.count()).select_from(T).where(T.c.status == InboxStatus.PENDING)
+        return int((await self._session.execute(statement)).scalar_one())
+
+    def _record(self, row: Row[Any]) -> InboxItem:
+        values = dict(row._mapping)
+        values["payload"] = self._unseal(values["payload"])
+        values["status"] = InboxStatus(values["status"])
+        return InboxItem(**values)

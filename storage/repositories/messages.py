@@ -1,0 +1,80 @@
+"""Message ids: a child's private chat (for quick-exit deletion) and relayed case messages (for replies)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, delete, select
+
+from storage.models import CaseMessageRow, ChatMessageRow, table
+from storage.records import CaseMessage
+from storage.repositories.base import Repository
+from storage.values import Target
+
+C = table(ChatMessageRow)
+R = table(CaseMessageRow)
+
+
+class ChatMessages(Repository):
+    """The `chat_messages` table."""
+
+    __slots__ = ()
+
+    async def add(self, conversation_key: str, message_id: int, from_bot: bool) -> int:
+        """Remember a message in the child's chat."""
+        values = {"conversation_key": conversation_key, "message_id": message_id, "from_bot": from_bot}
+        statement = C.insert().values(at=self._now(), **values).returning(C.c.id)
+        return int((await self._session.execute(statement)).scalar_one())
+
+    async def for_conversation(self, key: str) -> list[int]:
+        """Message ids of a child's chat, oldest first."""
+        statement = select(C.c.message_id).where(C.c.conversation_key == key).order_by(C.c.id)
+        return [int(message_id) for message_id in (await self._session.execute(statement)).scalars()]
+
+    async def delete_for(self, key: str) -> int:
+        """Forget a child's message ids; return how many."""
+        return await self._affected(delete(C).where(C.c.conversation_key == key))
+
+    async def forget_before(self, when: datetime) -> int:
+        """Forget ids older than `when` (Telegram no longer lets bots delete them)."""
+        return await self._affected(delete(C).where(C.c.at < when))
+
+
+class CaseMessages(Repository):
+    """The `case_messages` table."""
+
+    __slots__ = ()
+
+    async def add(
+        self, case_id: int, chat: str, child_message_id: int | None = None, staff_message_id: int | None = None
+    ) -> int:
+        """Link a child's message and its copy in a staff chat (or a staff message and its copy to the child)."""
+        values = {
+            "case_id": case_id, "chat": str(Target(chat)), "child_message_id": child_message_id,
+            "staff_message_id": staff_message_id, "at": self._now(),
+        }  # fmt: skip
+        return int((await self._session.execute(R.insert().values(**values).returning(R.c.id))).scalar_one())
+
+    async def by_child_message(self, case_id: int, child_message_id: int) -> CaseMessage | None:
+        """The newest link of a child's message in a case."""
+        return await self._newest(R.c.case_id == case_id, R.c.child_message_id == child_message_id)
+
+    async def by_staff_message(self, chat: str, staff_message_id: int) -> CaseMessage | None:
+        """The newest link of a message in a staff chat (`operator` or `police`)."""
+        return await self._newest(R.c.chat == chat, R.c.staff_message_id == staff_message_id)
+
+    async def for_case(self, case_id: int) -> list[CaseMessage]:
+        """Every link of a case, oldest first."""
+        statement = select(R).where(R.c.case_id == case_id).order_by(R.c.id)
+        return [_record(row) for row in await self._session.execute(statement)]
+
+    async def _newest(self, *where: ColumnElement[bool]) -> CaseMessage | None:
+        statement = select(R).where(*where).order_by(R.c.id.desc()).limit(1)
+        row = (await self._session.execute(statement)).one_or_none()
+        return None if row is None else _record(row)
+
+
+def _record(row: Row[Any]) -> CaseMessage:
+    fields = dict(row._mapping)
+    fields["chat"] = Target(fields["chat"])
+    return CaseMessage(**fields)

@@ -1,0 +1,89 @@
+"""Closed sets of values stored in text columns, and the KEEP sentinel."""
+from __future__ import annotations
+
+from enum import Enum, IntEnum, StrEnum
+from typing import Final
+
+
+class CaseKind(StrEnum):
+    """What the child came for."""
+
+    REPORT = "report"
+    CONSULTATION = "consultation"
+    LINK = "link"
+
+
+class CaseStatus(StrEnum):
+    """Where a case is in its life."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+    SPAM = "spam"
+
+
+# A case in one of these states is finished: no check-in, not "open" for the child.
+FINISHED: Final = frozenset({CaseStatus.CLOSED, CaseStatus.SPAM})
+
+
+class Consent(StrEnum):
+    """Who the child allowed to see the report."""
+
+    COUNSELLOR = "counsellor"
+    POLICE = "police"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outgoing message."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class InboxStatus(StrEnum):
+    """Processing state of a received update."""
+
+    PENDING = "pending"
+    DONE = "done"
+    PARKED = "parked"
+
+
+class Target(StrEnum):
+    """Who an outgoing message is for; also names the chat of a relayed message."""
+
+    CHILD = "child"
+    OPERATOR = "operator"
+    POLICE = "police"
+
+
+class Role(StrEnum):
+    """What a staff member may do."""
+
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    COUNSELLOR = "counsellor"
+    POLICE = "police"
+
+
+class Priority(IntEnum):
+    """Outbox priority: lower is sent first."""
+
+    URGENT = 0
+    NORMAL = 1
+    LOW = 2
+
+
+class Keep(Enum):
+    """Type of KEEP, a sentinel meaning 'leave this column as it is' (an enum so type checkers narrow it)."""
+
+    KEEP = "keep"
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Final = Keep.KEEP

@@ -1,0 +1,145 @@
+"""Running the real bot against the fake Bot API server, and playing a child or a staff member."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from bot.app import App, build_app, run_app
+from bot.settings import Settings, load_settings
+from tests.fakes.telegram_api import FakeTelegram, StoredMessage
+
+TOKEN = "123456:TEST-TOKEN"
+OPERATOR = -1001000000001
+POLICE = -1001000000002
+ADMIN = 700001
+
+
+def bot_settings(tmp_path: Path, tg: FakeTelegram, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
+        police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=tmp_path, web_port=0,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}", default_language="en",
+        rate_global_per_second=1000, rate_chat_per_second=1000, rate_group_per_minute=100000,
+    )
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def staff_world(tg: FakeTelegram) -> None:
+    """The operator and police forum supergroups with the bot as an admin that manages topics."""
+    tg.add_group(OPERATOR, "Operators", is_forum=True)
+    tg.add_group(POLICE, "Police", is_forum=True)
+    tg.add_member(OPERATOR, ADMIN, "administrator")
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[App]:
+    app = await build_app(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_app(app, stop))
+    try:
+        await _wait_started(app, task)
+        yield app
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app.close()
+
+
+async def _wait_started(app: App, task: asyncio.Task) -> None:
+    for _ in range(500):
+        if task.done():
+            task.result()  # raises the start-up error
+        if app.runner is not None and app.runner.addresses:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("the bot did not start")
+
+
+async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
+    """Wait until every update was fetched and handled and nothing waits in the outbox."""
+    newest = max((update["update_id"] for update in tg.updates), default=None)
+
+    async def quiet() -> bool:
+        async with app.db.transaction() as tx:
+            stored = await tx.inbox.last_external_id("telegram")
+            busy = await tx.inbox.depth() or await tx.outbox.depth()
+        return (newest is None or (stored is not None and int(stored) >= newest)) and not busy
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await quiet():
+        if loop.time() > deadline:
+            raise TimeoutError("the bot did not settle")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tg._changed.wait(), 0.05)
+
+
+class Child:
+    """A child on a phone: types, presses buttons by what they say, reads the bot's messages."""
+
+    def __init__(self, app: App, tg: FakeTelegram, user_id: int, lang: str = "en", first_name: str = "Marta") -> None:
+        self.app, self.tg, self.user_id, self.lang = app, tg, user_id, lang
+        tg.add_user(user_id, first_name=first_name, username=f"kid{user_id}", language_code=lang)
+
+    def label(self, key: str) -> str:
+        return self.app.engine.say(self.lang, key)
+
+    @property
+    def inbox(self) -> list[StoredMessage]:
+        return self.tg.sent_to(self.user_id)
+
+    @property
+    def last(self) -> StoredMessage:
+        return self.inbox[-1]
+
+    def texts(self) -> list[str]:
+        return [m.text or m.caption or "" for m in self.inbox]
+
+    async def send(self, text: str) -> StoredMessage:
+        self.tg.user_sends_text(self.user_id, text)
+        await settled(self.app, self.tg)
+        return self.last
+
+    async def send_photo(self, **kwargs: Any) -> StoredMessage:
+        self.tg.user_sends_photo(self.user_id, **kwargs)
+        await settled(self.app, self.tg)
+        return self.last
+
+    async def press(self, key: str, message: StoredMessage | None = None) -> StoredMessage:
+        """Press the button labelled with the text of `key` on the newest message that has it."""
+        label = self.label(key)
+        for candidate in ([message] if message else reversed(self.inbox)):
+            if any(text == label for text, _ in FakeTelegram.inline_buttons(candidate)):
+                self.tg.user_presses_button(self.user_id, candidate, text=label)
+                await settled(self.app, self.tg)
+                return self.last
+        raise AssertionError(f"no button {label!r}; last messages: {self.texts()[-3:]}")
+
+
+async def report(child: Child, what: str = "They post mean comments under my photos every day.",
+                 category: str = "category.bullying", consent: str = "consent.counsellor",
+                 reply: str = "reply.yes") -> StoredMessage:
+    """The whole report flow with typical answers; returns the bot's confirmation."""
+    await child.send("/start")
+    await child.press("menu.report")
+    await child.press(category)
+    await child.send(what)
+    if category in ("category.sextortion", "category.intimate_images", "category.grooming"):
+        pass  # the reassurance comes by itself, then the platform question
+    await child.press("platform.instagram")
+    await child.press("when.week")
+    await child.press("answer.yes")
+    await child.press("who.known")
+    await child.press("who.peer")
+    await child.press("age.middle")
+    if category in ("category.sextortion", "category.intimate_images", "category.grooming"):
+        await child.press("common.continue")
+    else:
+        await child.press("screenshots.done")
+    await child.press("summary.correct")
+    await child.press(consent)
+    return await child.press(reply)

@@ -1,0 +1,51 @@
+"""The shared storage tests (all test_storage*.py but SQLite-only ones) against PostgreSQL, one database per test."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage import Database
+from tests.test_storage import *  # noqa: F403 - the shared tests and their fixtures
+from tests.test_storage_queues import *  # noqa: F403
+from tests.test_storage_records import *  # noqa: F403
+
+POSTGRES_URL = os.environ.get("OBERIH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def _admin_engine() -> AsyncEngine:
+    """An autocommit engine on the test database, or a skip saying why PostgreSQL is unusable."""
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server here"
+        await engine.dispose()
+        pytest.skip(f"PostgreSQL does not answer at {make_url(POSTGRES_URL).render_as_string()}: {error!r}")
+    return engine
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    """A fresh, empty database for each test (so runs in parallel never see each other's rows)."""
+    admin = await _admin_engine()
+    name = f"oberih_test_{uuid.uuid4().hex[:16]}"
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def test_postgres_is_really_used(db: Database) -> None:
+    assert db.dialect == "postgresql"

@@ -1,0 +1,113 @@
+"""Datetimes, sealing, staff and audit, statistics and message-id maps."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import exc
+
+from storage import Database, Role, Target
+from storage.models import Base
+from tests import test_storage as shared
+from tests.test_storage import CASE, SECRET, START, FakeClock, new_case
+
+# pytest finds fixtures by name in the module: borrow the shared ones.
+clock, database_url, db, privacy = shared.clock, shared.database_url, shared.db, shared.privacy
+
+
+async def test_aware_datetimes_round_trip(db: Database, clock: FakeClock) -> None:
+    kyiv = timezone(timedelta(hours=3))
+    clock.now = datetime(2025, 7, 1, 15, 30, 45, 123456, tzinfo=kyiv)
+    case_id = await new_case(db, "500001", checkin_due_at=datetime(2025, 7, 4, 9, 0, tzinfo=kyiv))
+    async with db.transaction() as tx:
+        case = await tx.cases.get(case_id)
+    assert case is not None
+    assert case.created_at == clock.now and case.created_at.tzinfo is UTC and case.created_at.hour == 12
+    assert case.checkin_due_at == datetime(2025, 7, 4, 6, 0, tzinfo=UTC) and case.checkin_due_at.tzinfo is UTC
+    with pytest.raises(exc.StatementError) as raised:
+        async with db.transaction() as tx:
+            await tx.cases.update(case_id, closed_at=datetime(2025, 7, 5), outcome="outcome-987654321")
+    assert isinstance(raised.value.orig, ValueError)
+    assert "987654321" not in str(raised.value)  # bound values never reach error messages (and so logs)
+
+
+async def test_sealed_columns_hold_no_plaintext(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.conversations.save("k1", "telegram", {"draft": SECRET}, {"chat_id": 987654321})
+        await tx.cases.create(number="600001", answers={"text": SECRET}, **CASE)
+        await tx.outbox.add("child", "telegram", "c:k1", "text", {"text": SECRET})
+        await tx.inbox.add("telegram", "1", "c:k1", {"message": {"text": SECRET, "chat": {"id": 987654321}}})
+    async with db.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows = (await connection.execute(table.select())).all()
+            dump = repr(rows)
+            assert SECRET not in dump and "987654321" not in dump, table.name
+
+
+async def test_staff_and_audit(db: Database, clock: FakeClock) -> None:
+    async with db.transaction() as tx:
+        member = await tx.staff.grant(10**12, "counsellor", "Olena", granted_by=1)
+        assert (member.role, member.granted_at) == (Role.COUNSELLOR, START)
+        clock.advance(minutes=1)
+        await tx.staff.grant(10**12, Role.MODERATOR, "Olena K", granted_by=2)
+        await tx.staff.grant(5, "admin", "Boss", granted_by=None)
+        found = await tx.staff.get(10**12)
+        assert found is not None and (found.role, found.alias, found.granted_by) == (Role.MODERATOR, "Olena K", 2)
+        assert [m.user_id for m in await tx.staff.all()] == [5, 10**12]
+        assert await tx.staff.revoke(5) is True and await tx.staff.revoke(5) is False
+        assert await tx.staff.get(5) is None
+        with pytest.raises(ValueError):
+            await tx.staff.grant(6, "king", "X", None)
+        first = await tx.audit.add(3, "Olena", 10**12, "accepted")
+        await tx.audit.add(3, "system", None, "sla_reminder", "level 1")
+        await tx.audit.add(4, "Olena", 10**12, "closed")
+        entries = await tx.audit.for_case(3)
+    assert [(e.id, e.action, e.detail) for e in entries] == [
+        (first, "accepted", None),
+        (first + 1, "sla_reminder", "level 1"),
+    ]
+    assert entries[0].at == clock.now
+
+
+async def test_stats(db: Database, clock: FakeClock) -> None:
+    closed = await new_case(db, "700001", category="sextortion", urgent=True)
+    await new_case(db, "700002", kind="consultation", channel="viber")
+    async with db.transaction() as tx:
+        tomorrow = clock.now + timedelta(days=1)
+        case = await tx.cases.update(closed, status="closed", outcome="helped", rating=4, closed_at=tomorrow)
+        await tx.stats.add(case)
+        await tx.stats.add(await tx.cases.by_number("700002"))  # type: ignore[arg-type]
+        rows = await tx.stats.all()
+        summary = await tx.stats.summary()
+    first = rows[0]
+    assert (first.kind, first.created_day, first.closed_day, first.rating) == ("report", "2025-03-01", "2025-03-02", 4)
+    assert summary["total"] == 2 and summary["urgent"] == 1
+    assert summary["by_kind"] == {"consultation": 1, "report": 1}
+    assert summary["by_category"] == {"sextortion": 1, "unknown": 1}
+    assert summary["by_channel"] == {"telegram": 1, "viber": 1}
+    assert summary["rating"] == {"count": 1, "average": 4.0}
+
+
+async def test_chat_and_case_messages(db: Database, clock: FakeClock) -> None:
+    async with db.transaction() as tx:
+        for message_id, from_bot in ((11, False), (12, True)):
+            await tx.chat_messages.add("k1", message_id, from_bot)
+        clock.advance(hours=47)
+        await tx.chat_messages.add("k1", 13, True)
+        await tx.chat_messages.add("k2", 99, True)
+        assert await tx.chat_messages.for_conversation("k1") == [11, 12, 13]
+        assert await tx.chat_messages.forget_before(clock.now - timedelta(hours=1)) == 2
+        assert await tx.chat_messages.delete_for("k1") == 1
+        assert await tx.chat_messages.for_conversation("k1") == []
+        assert await tx.chat_messages.for_conversation("k2") == [99]
+        await tx.case_messages.add(1, "operator", child_message_id=501, staff_message_id=9001)
+        await tx.case_messages.add(1, Target.POLICE, child_message_id=501, staff_message_id=77)
+        await tx.case_messages.add(1, "child", child_message_id=502, staff_message_id=9002)
+        by_child = await tx.case_messages.by_child_message(1, 501)
+        by_staff = await tx.case_messages.by_staff_message("operator", 9001)
+        assert await tx.case_messages.by_staff_message("police", 9001) is None
+    assert by_child is not None and (by_child.chat, by_child.staff_message_id) == (Target.POLICE, 77)
+    assert by_staff is not None and (by_staff.case_id, by_staff.child_message_id) == (1, 501)
+
+
+__all__ = [name for name in list(globals()) if name.startswith("test_") and not name.startswith("test_sqlite_")]
