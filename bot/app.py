@@ -107,7 +107,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
     app.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
     chats = StaffChats(settings.operator_chat_id, settings.police_chat_id)
-    dispatcher = Dispatcher(conversations=app.conversations, casework=app.casework, staff_chats=chats)
+    dispatcher = Dispatcher(disable_fsm=True, conversations=app.conversations, casework=app.casework, staff_chats=chats)
     # Order matters: chats the bot must leave, then staff chats, then children's private chats.
     dispatcher.include_routers(groups_router(), staff_router(), child_router())
     app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox.wake, privacy.pseudonym)

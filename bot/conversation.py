@@ -14,7 +14,7 @@ from bot.outbox import Outbox
 from bot.privacy import Privacy
 from dialogs.engine import Engine
 from dialogs.model import (
-    Context, DeleteIncoming, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase, Reconnect, RelayToCase,
+    Context, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase, Reconnect, RelayToCase,
     Say, State, SubmitCase,
 )
 from storage import DuplicateNumber
@@ -52,6 +52,7 @@ class ConversationService:
         state = await turn.perform(outcome.state, outcome.actions, previous=state)
         if turn.forgotten:
             await tx.conversations.delete(key)
+            await turn.flush(0)
             return
         await tx.conversations.save(
             key, child.channel, state.to_dict(), child.address,
@@ -59,10 +60,12 @@ class ConversationService:
         )
         if child.message_id is not None:
             await tx.chat_messages.add(key, child.message_id, False)
-        await turn.flush(throttled=self._flooding(key))
+        flood = self._flood(key) if event.kind in (EventKind.TEXT, EventKind.MEDIA, EventKind.UNSUPPORTED) else 0
+        await turn.flush(flood)
 
-    def _flooding(self, key: str) -> bool:
-        """True past the per-minute limit; everything is still stored and relayed, only replies thin out."""
+    def _flood(self, key: str) -> int:
+        """How far past the per-minute message limit this child is (0: not flooding). Button presses
+        do not count; past the limit everything is still stored and relayed, only replies pause."""
         now, window = time.monotonic(), self._recent[key]
         window.append(now)
         while window and window[0] < now - 60:
@@ -70,7 +73,7 @@ class ConversationService:
         if len(self._recent) > 10_000:  # forget idle children so the map stays small
             for idle in [k for k, w in self._recent.items() if not w or w[-1] < now - 60]:
                 del self._recent[idle]
-        return len(window) > self.settings.child_messages_per_minute
+        return max(0, len(window) - self.settings.child_messages_per_minute)
 
 
 def _context(case: Any) -> Context:
@@ -117,14 +120,14 @@ class _Turn:
                     await self._rate(action.score)
         return state
 
-    async def flush(self, throttled: bool) -> None:
+    async def flush(self, flood: int) -> None:
         outbox, child = self.service.outbox, self.child
         if self.deletions:
             payload = {"message_ids": self.deletions, "lang": self.lang}  # lang: for channels that cannot delete
             await outbox.to_child(self.tx, child.channel, self.key, "delete_messages", payload)
         replies = self.replies
-        if throttled and replies:
-            replies = [Say(self.service.engine.say(self.lang, "common.slow_down"))]
+        if flood:  # one kind word when the flood starts, then quiet until it ends
+            replies = [Say(self.service.engine.say(self.lang, "common.slow_down"))] if flood == 1 else []
         for say in replies:
             await outbox.say_to_child(self.tx, child.channel, self.key, self._fill(say.text), say.buttons,
                                       address=child.address if self.forgotten else None)

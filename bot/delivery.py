@@ -4,10 +4,14 @@ How an item leaves (DESIGN rule 3):
 
 1. A round claims ready items in one transaction (`Outbox.claim_ready`): a lease of `lease_seconds`
    on at most the first pending item of each lane (one child's chat, one case topic in a staff chat),
-   urgent items first. An item whose channel has no sender here, or whose rate-limit buckets are full,
-   is released again at once, so a full staff-group allowance never holds back a child's reply, and
-   when capacity returns the most urgent waiting item wins.
-2. The claim is committed before anything is sent; then each item is sent in its own task.
+   urgent items first. Going through them in that order, an item whose rate-limit buckets have room
+   takes one message's capacity there and then (so a later item in the same round sees what is left);
+   an item whose buckets are full, or whose channel has no sender here, is released again at once.
+   So a full staff-group allowance never holds back a child's reply, and when capacity returns the
+   most urgent waiting item wins. Released items would be claimed first again by the next round, so
+   that round claims that many more, and other lanes behind them are still reached.
+2. The claim is committed before anything is sent; then each item is sent in its own task, and the
+   loop goes on (a slow send holds only its own lane).
 3. Right after the platform answers, a new transaction records the outcome: `mark_sent` (with the ids
    of the bot's messages, also remembered for a child's quick exit), `retry_later`, or `mark_failed`
    plus the `on_failed` hook. Until that commit the item stays leased to this worker, so no other

@@ -96,5 +96,7 @@ class InboxProcessor:
                 self.metrics.update_parked(item.channel)
             return True  # the lane moves on; the parked row stays for an admin to inspect
         self._retry_at[item.id] = time.monotonic() + min(60.0, 0.5 * 2 ** attempt)
-        log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt})
+        # exc_info: our JSON formatter keeps only the error's type; a developer's console shows the trace.
+        log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt},
+                    exc_info=error)
         return False

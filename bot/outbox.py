@@ -49,14 +49,16 @@ class Outbox:
                            buttons: tuple[tuple[Button, ...], ...] = (), address: dict | None = None,
                            priority: int = NORMAL) -> None:
         payload: dict[str, Any] = {"text": text, "buttons": [[[b.label, b.payload] for b in row] for row in buttons]}
-        if address is not None:  # the child erased their data: this last message carries its own address
+        if address is not None:
+            # The child erased their data: this last message carries its own address and is linked
+            # to nothing, so no record of it is kept against the child.
             payload["address"] = address
-        await self.to_child(tx, channel, key, Kind.SAY, payload, priority)
+        await self.to_child(tx, channel, key, Kind.SAY, payload, priority, linked=address is None)
 
     async def to_child(self, tx: Any, channel: str, key: str, kind: str, payload: dict, priority: int = NORMAL,
-                       case_id: int | None = None) -> None:
+                       case_id: int | None = None, linked: bool = True) -> None:
         await tx.outbox.add("child", channel, child_lane(key), kind, payload, priority=priority,
-                            conversation_key=key, case_id=case_id)
+                            conversation_key=key if linked else None, case_id=case_id)
 
     async def to_staff(self, tx: Any, target: str, case: Any, kind: str, payload: dict,
                        priority: int | None = None) -> None:

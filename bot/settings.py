@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     checkin_days: int = Field(3, ge=1)
     draft_ttl_hours: int = Field(72, ge=1)
     daily_report_cap: int = Field(5, ge=1)
-    child_messages_per_minute: int = Field(20, ge=1)
+    child_messages_per_minute: int = Field(30, ge=1)
 
     # Telegram's published limits (Bot FAQ); raised only against a test server.
     rate_global_per_second: float = Field(30, gt=0)

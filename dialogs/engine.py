@@ -14,7 +14,6 @@ from dialogs.render import Renderer
 
 PREFIX = "o1"  # callback payloads are versioned: "o1|<step>|<token>"
 MAX_HISTORY = 50
-MAX_ANSWER = 4000
 RATING_STEP = "rate"
 
 
@@ -167,7 +166,7 @@ class _Turn:
         if accepts and step.kind is StepKind.RELAY:
             return self._relay(RelayToCase(text=event.text), step.next)
         if accepts and step.field:
-            self.state.answers[step.field] = event.text[:MAX_ANSWER]
+            self.state.answers[step.field] = event.text  # kept whole, however long
             return step.next
         if self._relaying():
             self.actions.append(RelayToCase(text=event.text))

@@ -47,16 +47,16 @@ class Renderer:
     def report_online(self, lang: str, country: str | None = None) -> str:
         return "\n".join(_line(h, lang) for h in self.content.helplines[country or self.country].report_online)
 
-    def summary(self, lang: str, answers: dict[str, Any]) -> str:
-        """One line per answered question, in the order of the flow."""
+    def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE) -> str:
+        """One line per answered question, in the order of the flow; long answers cut at `limit`."""
         lines = []
         for step in self.content.steps.values():
             if step.summary and step.field and step.field in answers:
-                value = self.answer(lang, step, answers[step.field])
+                value = self.answer(lang, step, answers[step.field], limit)
                 lines.append(f"{self.text(lang, step.summary)}: {value}")
         return "\n".join(lines)
 
-    def answer(self, lang: str, step: Step, value: Any) -> str:
+    def answer(self, lang: str, step: Step, value: Any, limit: int | None = MAX_SUMMARY_VALUE) -> str:
         if isinstance(value, dict) and "voice" in value:
             return self.text(lang, "summary.voice")
         for row in step.buttons:
@@ -64,7 +64,7 @@ class Renderer:
                 if button.value is not None and button.value == value:
                     return self.text(lang, button.label)
         text = str(value)
-        return text if len(text) <= MAX_SUMMARY_VALUE else text[:MAX_SUMMARY_VALUE] + "…"
+        return text if limit is None or len(text) <= limit else text[:limit] + "…"
 
     def field_step(self, field: str) -> Step | None:
         return next((s for s in self.content.steps.values() if s.field == field and s.summary), None)

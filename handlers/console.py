@@ -48,7 +48,7 @@ class ConsoleSender:
                 case = await tx.cases.get(item.payload["case_id"])
             if case is not None:
                 self._print("─── operator chat would receive a new case topic ───")
-                self._print(card_text(engine, lang, case, "—"))
+                self._print("".join(card_text(engine, lang, case, "—")))
                 self._print("────────────────────────────────────────────────────")
         elif item.kind in ("notice", "general") and item.payload.get("key"):
             self._print(f"[operator chat] {engine.say(lang, item.payload['key'], **item.payload.get('slots', {}))}")

@@ -143,3 +143,34 @@ async def report(child: Child, what: str = "They post mean comments under my pho
     await child.press("summary.correct")
     await child.press(consent)
     return await child.press(reply)
+
+
+class Staff:
+    """A member of the operator or police chat."""
+
+    def __init__(self, app: App, tg: FakeTelegram, user_id: int, name: str, chat: int = OPERATOR) -> None:
+        self.app, self.tg, self.user_id, self.name, self.chat = app, tg, user_id, name, chat
+        tg.add_user(user_id, first_name=name, username=name.lower(), language_code="en")
+        tg.add_member(chat, user_id, "member")
+
+    async def write(self, text: str, thread_id: int | None = None, reply_to: int | None = None) -> StoredMessage:
+        sent = self.tg.user_sends_text(self.user_id, text, chat_id=self.chat, thread_id=thread_id, reply_to=reply_to)
+        await settled(self.app, self.tg)
+        return sent
+
+    async def press(self, message: StoredMessage, key: str) -> None:
+        label = self.app.engine.say("en", key)
+        self.tg.user_presses_button(self.user_id, self.tg.message(message.chat_id, message.message_id), text=label)
+        await settled(self.app, self.tg)
+
+
+async def grant(admin: Staff, member: Staff, role: str) -> None:
+    """The admin replies to the member's message with /grant ROLE."""
+    hello = await member.write("Hello, I'm new here")
+    await admin.write(f"/grant {role} {member.name}", reply_to=hello.message_id)
+
+
+def card_of(tg: FakeTelegram, chat: int = OPERATOR) -> StoredMessage:
+    """The newest case card (the bot's message with case buttons, or the first in its topic)."""
+    topic = tg.topics(chat)[-1]
+    return next(m for m in tg.messages_in(chat, topic.thread_id) if m.from_bot)

@@ -10,7 +10,7 @@ from bot.casework import OUTCOMES, CaseAction
 from dialogs.engine import Engine
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
-CARD_ANSWERS_LIMIT = 3500  # the card stays one message (4096); longer answers were relayed in full
+CARD_LIMIT = 4000  # the card is one editable message (Telegram allows 4096); the rest follows it
 
 
 class CaseCallback(CallbackData, prefix="c1"):
@@ -31,16 +31,22 @@ def topic_name(engine: Engine, lang: str, case: Any) -> str:
     return " · ".join(parts)[:TOPIC_NAME_LIMIT]
 
 
-def card_text(engine: Engine, lang: str, case: Any, holder: str) -> str:
+def card_text(engine: Engine, lang: str, case: Any, holder: str) -> tuple[str, str]:
+    """The card, and what did not fit in it (sent once, right after the card, never lost)."""
+    text = _full_card(engine, lang, case, holder)
+    if len(text) <= CARD_LIMIT:
+        return text, ""
+    return text[:CARD_LIMIT] + "…", "…" + text[CARD_LIMIT:]
+
+
+def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
     say = engine.say
     status = say(lang, f"operator.status.{case.status}", alias=holder,
                  outcome=say(lang, f"operator.outcome.{case.outcome}") if case.outcome else "")
     header = f"{say(lang, 'operator.label.case')} {case.number} · {say(lang, f'operator.kind.{case.kind}')}"
     if case.urgent:
         header = f"{say(lang, 'operator.label.urgent')} · {header}"
-    answers = engine.render.summary(lang, case.answers)
-    if len(answers) > CARD_ANSWERS_LIMIT:
-        answers = answers[:CARD_ANSWERS_LIMIT] + "…"
+    answers = engine.render.summary(lang, case.answers, limit=None)
     files = len(case.answers.get("media") or [])
     lines = [
         header,

@@ -138,7 +138,7 @@ class TelegramSender:
             return None
         if item.kind == Kind.GENERAL:
             text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
-            message = await self.bot.send_message(chat_id, text)
+            message = await self.bot.send_message(chat_id, text, protect_content=True)
             return {"message_ids": [message.message_id]}
         async with self.db.transaction() as tx:
             case = await tx.cases.get(item.payload["case_id"])
@@ -172,7 +172,7 @@ class TelegramSender:
             return None
         if item.kind == Kind.NOTICE:
             text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
-            message = await self.bot.send_message(chat_id, text, message_thread_id=topic)
+            message = await self.bot.send_message(chat_id, text, message_thread_id=topic, protect_content=True)
             return {"message_ids": [message.message_id]}
         if item.kind == Kind.RELAY:
             return await self._relay(item.payload, case, target, chat_id, topic)
@@ -187,10 +187,15 @@ class TelegramSender:
             await limits.acquire_extra(item)
         topic_id = getattr(case, f"{target}_topic_id")
         if getattr(case, f"{target}_card_message_id") is None:
+            text, overflow = card_text(self.engine, self.lang, case, await self._holder(case))
             card = await self.bot.send_message(
-                chat_id, card_text(self.engine, self.lang, case, await self._holder(case)), message_thread_id=topic_id,
-                reply_markup=self._card_buttons(target, case), protect_content=True, link_preview_options=NO_PREVIEW)
+                chat_id, text, message_thread_id=topic_id, reply_markup=self._card_buttons(target, case),
+                protect_content=True, link_preview_options=NO_PREVIEW)
             case = await self._store(case.id, **{f"{target}_card_message_id": card.message_id})
+            for part in split_text(overflow) if overflow else ():
+                await limits.acquire_extra(item)
+                await self.bot.send_message(chat_id, part, message_thread_id=topic_id, protect_content=True,
+                                            link_preview_options=NO_PREVIEW)
             await self._send_files(item, case, chat_id, topic_id, limits)
         return {"topic_id": topic_id, "card_message_id": getattr(case, f"{target}_card_message_id")}
 
@@ -200,7 +205,7 @@ class TelegramSender:
             return
         try:
             await self.bot.edit_message_text(
-                card_text(self.engine, self.lang, case, await self._holder(case)), chat_id=chat_id,
+                card_text(self.engine, self.lang, case, await self._holder(case))[0], chat_id=chat_id,
                 message_id=card_id, reply_markup=self._card_buttons(target, case), link_preview_options=NO_PREVIEW)
         except TelegramBadRequest as error:
             if "not modified" not in str(error):

@@ -34,7 +34,7 @@ async def on_case_button(callback: CallbackQuery, callback_data: CaseCallback, t
                          staff_chats: StaffChats) -> None:
     actor = await casework.actor(tx, callback.from_user.id)
     case = await tx.cases.get(callback_data.case)
-    action = CaseAction(callback_data.action) if callback_data.action in CaseAction else None
+    action = CaseAction._value2member_map_.get(callback_data.action)
     if actor is None or case is None or action is None or actor.role not in ALLOWED[action]:
         await _answer(callback, casework.engine.say(casework.lang, "operator.refused"))
         return

@@ -1,0 +1,232 @@
+"""The bot under test, alone in its own process: Oberih (the real app, as `run_bot.py` builds it) or a
+bare aiogram 3 echo bot. The benchmark drives it with one JSON object a line on stdin and reads one
+JSON answer a line on stdout; logs go to stderr.
+
+    python -m bench.target oberih --api http://127.0.0.1:PORT --data-dir DIR [--database URL] [--trace]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tracemalloc
+
+if __name__ == "__main__" and "--trace" in sys.argv:
+    tracemalloc.start()  # before anything is imported: every allocation of the process is traced
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import cProfile  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+TOKEN = "123456:BENCH-TOKEN"
+OPERATOR = -1001000000001
+POLICE = -1001000000002
+ADMIN = 700001
+HUGE = 10**9
+# Telegram's limits (30 messages/s, 1/s per chat, 20/min per group) are the platform's, not the
+# bot's speed: they are raised far out of the way for the run.
+RAISED_LIMITS = dict(rate_global_per_second=HUGE, rate_chat_per_second=HUGE, rate_group_per_minute=HUGE,
+                     child_messages_per_minute=HUGE, daily_report_cap=HUGE)
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def usage() -> dict[str, Any]:
+    self = resource.getrusage(resource.RUSAGE_SELF)
+    with open("/proc/self/statm") as statm:
+        rss_kb = int(statm.read().split()[1]) * PAGE_KB
+    traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else (None, None)
+    return {"cpu": self.ru_utime + self.ru_stime, "rss_kb": rss_kb, "maxrss_kb": self.ru_maxrss,
+            "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
+
+
+class Oberih:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    async def start(self) -> None:
+        from bot.app import build_app, run_app
+        from bot.settings import load_settings
+
+        data_dir = Path(self.args.data_dir)
+        settings = load_settings(
+            _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=self.args.api, operator_chat_id=OPERATOR,
+            police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=data_dir, web_port=0,
+            database_url=self.args.database or f"sqlite+aiosqlite:///{data_dir / 'oberih.db'}",
+            default_language="en", log_level="WARNING", **RAISED_LIMITS)
+        self.app = await build_app(settings)
+        self.stop_event = asyncio.Event()
+        self.task = asyncio.create_task(run_app(self.app, self.stop_event))
+        for _ in range(1000):
+            if self.task.done():
+                self.task.result()  # raises the start-up error
+            if self.app.runner is not None and self.app.runner.addresses:
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("Oberih did not start")
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until nothing waits in the inbox or the outbox and no send is in flight."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            async with self.app.db.transaction() as tx:
+                busy = await tx.inbox.depth() or await tx.outbox.depth()
+            if not busy and not self.app.worker._in_flight:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def internals(self) -> dict[str, Any]:
+        return {"rate_buckets_per_chat": self.app.worker.limits.chats,
+                "flood_windows": len(self.app.conversations._recent)}
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.app.close()
+
+
+class Echo:
+    """The smallest aiogram 3 bot: one handler answers every message with its text; long polling."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    async def start(self) -> None:
+        from aiogram import Bot, Dispatcher
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+        from aiogram.types import Message
+
+        self.bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(self.args.api)))
+        self.dp = Dispatcher()
+
+        @self.dp.message()
+        async def echo(message: Message) -> None:
+            await message.answer(message.text or "?")
+
+        self.task = asyncio.create_task(self.dp.start_polling(self.bot, handle_signals=False, polling_timeout=25))
+
+    async def settle(self, timeout: float) -> bool:
+        return True
+
+    def internals(self) -> dict[str, Any]:
+        return {}
+
+    async def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # polling not started (yet)
+            await asyncio.wait_for(self.dp.stop_polling(), 5)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+        await self.bot.session.close()
+
+
+class Memory:
+    """tracemalloc snapshots (only with --trace): the net growth between two marks, after gc."""
+
+    IGNORE = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__),
+              tracemalloc.Filter(False, "<frozen importlib._bootstrap>"), tracemalloc.Filter(False, "<unknown>"))
+
+    def __init__(self) -> None:
+        self.before: tracemalloc.Snapshot | None = None
+
+    @staticmethod
+    def _snapshot() -> tracemalloc.Snapshot:
+        gc.collect()
+        gc.collect()
+        return tracemalloc.take_snapshot().filter_traces(Memory.IGNORE)
+
+    def mark(self) -> dict[str, Any]:
+        if not tracemalloc.is_tracing():
+            return {"error": "start the target with --trace"}
+        self.before = self._snapshot()
+        return {"bytes": sum(stat.size for stat in self.before.statistics("filename"))}
+
+    def growth(self, top: int = 12) -> dict[str, Any]:
+        if self.before is None:
+            return {"error": "no mark"}
+        after = self._snapshot()
+        stats = after.compare_to(self.before, "lineno")
+        here = Path(__file__).resolve().parent.parent
+        sites = []
+        for stat in sorted(stats, key=lambda s: s.size_diff, reverse=True)[:top]:
+            frame = stat.traceback[0]
+            name = frame.filename
+            with contextlib.suppress(ValueError):
+                name = str(Path(name).resolve().relative_to(here))
+            name = name.split("site-packages/")[-1]
+            sites.append({"where": f"{name}:{frame.lineno}", "bytes": stat.size_diff, "blocks": stat.count_diff})
+        return {"bytes": sum(stat.size_diff for stat in stats), "blocks": sum(stat.count_diff for stat in stats),
+                "top": sites}
+
+
+async def serve(args: argparse.Namespace) -> None:
+    bot: Oberih | Echo = Oberih(args) if args.kind == "oberih" else Echo(args)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    memory, profile = Memory(), None
+
+    def say(**answer: Any) -> None:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+    await bot.start()
+    say(ready=True, pid=os.getpid(), **usage())
+    while line := await reader.readline():
+        command = json.loads(line)
+        name = command["cmd"]
+        if name == "usage":
+            say(**usage(), **bot.internals())
+        elif name == "settle":
+            quiet = await bot.settle(command.get("timeout", 15.0))
+            say(quiet=quiet, **usage())
+        elif name == "mark":
+            say(**memory.mark(), **usage())
+        elif name == "growth":
+            say(**memory.growth(), **usage(), **bot.internals())
+        elif name == "profile_on":
+            profile = cProfile.Profile()
+            profile.enable()
+            say(ok=True)
+        elif name == "profile_off":
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(command["path"])
+            say(ok=profile is not None)
+            profile = None
+        elif name == "stop":
+            await bot.stop()
+            say(stopped=True, **usage())
+            return
+        else:
+            say(error=f"unknown command {name!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["oberih", "echo"])
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--database")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.kind == "oberih":
+        from bot.logs import setup_logging
+
+        setup_logging("WARNING")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

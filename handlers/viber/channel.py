@@ -1,0 +1,144 @@
+"""The Viber channel: a signed webhook into the inbox, the inbox handler, and the Viber sender.
+
+Viber pushes every event to one webhook and signs the raw body with the bot's auth token
+(X-Viber-Content-Signature: hex HMAC-SHA256). A child's events are written to the durable inbox
+and answered 200 only after that commit; the inbox processor later calls `handle` inside one
+transaction, where the child's message becomes an engine event exactly like a Telegram one.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from viberbot.api.viber_requests import create_request
+
+from bot.conversation import Child
+from handlers.viber.api import ViberApi
+from handlers.viber.convert import message_event
+from handlers.viber.media import FetchFile, MediaStore
+from handlers.viber.render import welcome_body
+from handlers.viber.sender import ViberSender
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "viber"
+SIGNATURE_HEADER = "X-Viber-Content-Signature"
+STORED_EVENTS = frozenset({"message", "subscribed", "unsubscribed"})
+# Callbacks asked for at set_webhook ("message" always comes); delivered/seen/failed are not needed.
+EVENT_TYPES = ["subscribed", "unsubscribed", "conversation_started"]
+MESSAGE_FIELDS = ("type", "text", "media")  # all the engine needs; names, phones, places are not kept
+
+
+class BadEvent(ValueError):
+    """A signed body that is not a Viber event we can read."""
+
+
+class ViberChannel:
+    def __init__(self, settings: Any, db: Any, engine: Any, conversations: Any, inbox_wake: asyncio.Event,
+                 privacy: Any, fetch_file: FetchFile | None = None) -> None:
+        token = settings.viber_auth_token.get_secret_value()
+        self.settings, self.db, self.engine, self.conversations = settings, db, engine, conversations
+        self.inbox_wake, self.privacy = inbox_wake, privacy
+        self._secret = token.encode()
+        self.api = ViberApi(token, settings.viber_bot_name, settings.viber_api_url)
+        self.media = MediaStore(settings.viber_webhook_url)
+        self.sender = ViberSender(self.api, db, engine, self.media, fetch_file)
+
+    @property
+    def routes(self) -> list[tuple[str, str, Any]]:
+        """(method, path, handler) the web server must also serve: the one-time media files."""
+        path, handler = self.media.route
+        return [("GET", path, handler)]
+
+    # -- start and stop ---------------------------------------------------------------------------
+
+    async def set_webhook(self) -> None:
+        """Viber calls the webhook back (event "webhook") before it answers: the server must be up."""
+        events = await asyncio.to_thread(self.api.set_webhook, self.settings.viber_webhook_url, EVENT_TYPES)
+        log.info("viber webhook set", extra={"events": events})
+
+    async def close(self) -> None:
+        self.api.close()
+
+    # -- inbound ----------------------------------------------------------------------------------
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        given = request.headers.get(SIGNATURE_HEADER, "").strip().lower().encode()
+        expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
+        if not hmac.compare_digest(given, expected):
+            log.warning("viber webhook with a bad signature refused")
+            return web.Response(status=403)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise BadEvent("not an object")
+            event = data.get("event")
+            if event == "conversation_started":
+                return web.json_response(self._welcome(data))
+            if event not in STORED_EVENTS:
+                return web.Response()  # webhook check, delivered, seen, failed, or a new kind: nothing to do
+            external_id, payload = _slim(event, data)
+        except (ValueError, KeyError, TypeError):  # json's errors are ValueErrors
+            return web.Response(status=400)
+        lane = "vb:" + self.privacy.pseudonym("lane", payload["user_id"])[:24]
+        async with self.db.transaction() as tx:
+            await tx.inbox.add(CHANNEL, external_id, lane, payload)  # a redelivered token is ignored
+        self.inbox_wake.set()
+        return web.Response()  # 200 only after the event is committed
+
+    def _welcome(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            request = create_request(data)
+        except Exception as error:  # noqa: BLE001 — viberbot raises bare Exceptions for missing fields
+            raise BadEvent("unreadable conversation_started") from error
+        lang = self.engine.new_state(request.user.language).lang
+        command = "/menu" if "menu" in self.engine.content.commands else "/start"  # the welcome is said here
+        return welcome_body(self.settings.viber_bot_name, self.engine.say(lang, "welcome.text"),
+                            self.engine.say(lang, "common.continue"), command)
+
+    # -- the inbox processor's handler ------------------------------------------------------------
+
+    async def handle(self, tx: Any, payload: dict[str, Any]) -> None:
+        event, user_id = payload["event"], payload["user_id"]
+        if event == "message":
+            incoming = message_event(payload["message"], payload.get("language"))
+            # No message id: Viber cannot delete a child's message, so there is nothing to remember.
+            await self.conversations.handle(tx, Child(CHANNEL, user_id, {"viber_id": user_id}), incoming)
+        elif event == "subscribed":
+            log.info("viber child subscribed")
+        elif event == "unsubscribed":
+            await self._forget_address(tx, user_id)
+
+    async def _forget_address(self, tx: Any, user_id: str) -> None:
+        """The child left the chat: keep the conversation and its case, but never write to them again."""
+        key = self.privacy.pseudonym(CHANNEL, user_id)
+        conversation = await tx.conversations.get(key)
+        if conversation is not None and conversation.address is not None:
+            await tx.conversations.save(key, conversation.channel, conversation.state, None,
+                                        expected_version=conversation.version)
+        log.info("viber child unsubscribed", extra={"known": conversation is not None})
+
+
+def _slim(event: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(dedup id, what the inbox keeps): only what `handle` reads — no name, avatar or country."""
+    if event == "message":
+        sender, message = data["sender"], data["message"]
+        if not isinstance(message, dict):
+            raise BadEvent("message is not an object")
+        user_id, language = sender["id"], sender.get("language")
+        slim: dict[str, Any] = {"message": {k: message[k] for k in MESSAGE_FIELDS if k in message}}
+    else:
+        request = create_request(data)
+        user_id = request.user.id if event == "subscribed" else request.user_id
+        language, slim = None, {}
+    if not isinstance(user_id, str) or not user_id:
+        raise BadEvent("no user id")
+    token = data.get("message_token")
+    external_id = str(token) if token is not None else hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return external_id, {"event": event, "user_id": user_id, "language": language, **slim}
