@@ -67,11 +67,12 @@ class App:
         await self.db.close()
 
 
-async def build_app(settings: Settings, staff_channel: str = "telegram") -> App:
-    """Build every part; nothing is started yet. Raises on invalid content or settings."""
+async def build_app(settings: Settings, staff_channel: str = "telegram", clock: Any = None) -> App:
+    """Build every part; nothing is started yet. Raises on invalid content or settings.
+    `clock` (tests): what "now" is for the database, sweeps and office hours."""
     content = load_content(settings.content_dir)
     privacy = load_privacy(_secret(settings.data_key), _secret(settings.id_pepper), settings.data_dir)
-    db = Database(settings.resolved_database_url, privacy)
+    db = Database(settings.resolved_database_url, privacy, **({"clock": clock} if clock else {}))
     await db.start()
     engine = Engine(content, settings.country, settings.default_language,
                     draft_hours=settings.draft_ttl_hours, retention_days=settings.retention_days)

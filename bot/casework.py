@@ -21,6 +21,7 @@ class CaseAction(StrEnum):
     CLOSE = "close"  # shows the outcomes
     OUTCOME = "outcome"  # closes with the outcome in the argument
     CANCEL = "cancel"
+    CONVERT = "convert"  # asks the child whether their question may become a report
 
 
 OUTCOMES = ("advice", "referred", "escalated", "no_answer", "spam")
@@ -34,6 +35,7 @@ ALLOWED: dict[CaseAction, frozenset[str]] = {
     CaseAction.CLOSE: frozenset({"admin", "moderator", "counsellor"}),
     CaseAction.OUTCOME: frozenset({"admin", "moderator", "counsellor"}),
     CaseAction.CANCEL: frozenset({"admin", "moderator", "counsellor"}),
+    CaseAction.CONVERT: frozenset({"admin", "counsellor"}),
 }
 # Which statuses each action applies to; a press on an outdated card does nothing harmful.
 FROM_STATUS: dict[CaseAction, frozenset[str]] = {
@@ -45,6 +47,7 @@ FROM_STATUS: dict[CaseAction, frozenset[str]] = {
     CaseAction.CLOSE: frozenset({"assigned", "escalated", "accepted"}),
     CaseAction.OUTCOME: frozenset({"assigned", "escalated", "accepted"}),
     CaseAction.CANCEL: frozenset({"new", "accepted", "assigned", "escalated"}),
+    CaseAction.CONVERT: frozenset({"assigned"}),
 }
 
 
@@ -101,6 +104,15 @@ class Casework:
             if case.consent != "police" or not self.settings.police_chat_id:
                 raise Refused("operator.refused")
             changes, notice = {"status": "escalated"}, "operator.notice.escalated"
+        elif action is CaseAction.CONVERT:
+            if case.kind != "consultation" or case.conversation_key is None:
+                return case
+            text = self.engine.say(case.language, "notice.convert_ask", case_number=case.number)
+            await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text,
+                                           self.engine.convert_buttons(case.language))
+            await tx.audit.add(case.id, actor.alias, actor.user_id, action.value)
+            await self.outbox.notice(tx, case, "operator.notice.convert_asked")
+            return case
         elif action is CaseAction.OUTCOME:
             if argument not in OUTCOMES:
                 return case

@@ -14,7 +14,7 @@ from bot.outbox import Outbox
 from bot.privacy import Privacy
 from dialogs.engine import Engine
 from dialogs.model import (
-    Context, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase, Reconnect, RelayToCase,
+    Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase, Reconnect, RelayToCase,
     Say, State, SubmitCase,
 )
 from storage import DuplicateNumber
@@ -47,7 +47,7 @@ class ConversationService:
         conversation = await tx.conversations.get(key)
         state = State.from_dict(conversation.state) if conversation else None
         case = await tx.cases.open_for(key)
-        outcome = self.engine.handle(state, event, _context(case))
+        outcome = self.engine.handle(state, event, _context(case, self._online(tx.now)))
         turn = _Turn(self, tx, child, key, case)
         state = await turn.perform(outcome.state, outcome.actions, previous=state)
         if turn.forgotten:
@@ -63,6 +63,10 @@ class ConversationService:
         flood = self._flood(key) if event.kind in (EventKind.TEXT, EventKind.MEDIA, EventKind.UNSUPPORTED) else 0
         await turn.flush(flood)
 
+    def _online(self, now: Any) -> bool:
+        hours = self.engine.content.office_hours.get(self.settings.country)
+        return hours is None or hours.is_open(now)
+
     def _flood(self, key: str) -> int:
         """How far past the per-minute message limit this child is (0: not flooding). Button presses
         do not count; past the limit everything is still stored and relayed, only replies pause."""
@@ -76,10 +80,10 @@ class ConversationService:
         return max(0, len(window) - self.settings.child_messages_per_minute)
 
 
-def _context(case: Any) -> Context:
+def _context(case: Any, online: bool = True) -> Context:
     if case is None:
-        return Context()
-    return Context(OpenCase(case.number, case.status, case.reply_wanted, case.category))
+        return Context(online=online)
+    return Context(OpenCase(case.number, case.status, case.reply_wanted, case.category), online)
 
 
 class _Turn:
@@ -118,6 +122,8 @@ class _Turn:
                     state = await self._reconnect(state, action.code)
                 case RateCase():
                     await self._rate(action.score)
+                case ConvertCase():
+                    await self._convert(action.agreed)
         return state
 
     async def flush(self, flood: int) -> None:
@@ -160,6 +166,8 @@ class _Turn:
             except DuplicateNumber:
                 continue
         await self.service.outbox.case_card(tx, self.case)
+        if action.kind == "link" and action.consent == "police":
+            await self.service.outbox.case_card(tx, self.case, target="police")  # the child allowed it
         await tx.audit.add(self.case.id, "child", None, "submitted")
         log.info("case submitted", extra={"case": self.case.number, "urgent": action.urgent})
         self.slots.update(case_number=self.case.number, receipt_code=receipt)
@@ -205,6 +213,17 @@ class _Turn:
             outcome = engine.show(state, "menu", _context(self.case))
         self.replies += [action for action in outcome.actions if isinstance(action, Say)]
         return outcome.state
+
+    async def _convert(self, agreed: bool) -> None:
+        """The child's answer to "may your question become a report?": nothing changes without a yes."""
+        case = self.case
+        if case is None or case.kind != "consultation":
+            return
+        if agreed:
+            self.case = case = await self.tx.cases.update(case.id, kind="report")
+        await self.tx.audit.add(case.id, "child", None, "converted" if agreed else "not_converted")
+        await self.service.outbox.case_changed(
+            self.tx, case, notice="operator.notice.converted" if agreed else "operator.notice.not_converted")
 
     async def _rate(self, score: int) -> None:
         case = await self.tx.cases.latest_for(self.key)

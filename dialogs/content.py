@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialogs.content_files import Located, Problem, flatten_texts, read_yaml
 
@@ -20,6 +22,7 @@ class StepKind(StrEnum):
     CASE_STATUS = "case_status"  # the child's open case, or no_case_text
     RECEIPT = "receipt"  # the typed text is a receipt code
     RELAY = "relay"  # the typed text or file goes to the counsellor of the open case
+    OFFICE_HOURS = "office_hours"  # fills {office_hours} with when counsellors answer
     FORGET = "forget"  # deletes everything linked to the child
     QUICK_EXIT = "quick_exit"  # clears the chat from the screen
 
@@ -33,7 +36,8 @@ class InputKind(StrEnum):
 
 SPECIAL_TARGETS = ("@resume", "@back")
 # Steps the engine itself sends children to, so every content set must have them.
-REQUIRED_STEPS = ("menu", "crisis", "stopped", "resume_choice", "rated", "report_start", "report_intro")
+REQUIRED_STEPS = ("menu", "crisis", "stopped", "resume_choice", "rated", "convert_answered", "report_start",
+                  "report_intro")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +73,14 @@ class Step:
     urgent: bool = False
     reset: bool = False
     no_case_text: str | None = None
+    case_kind: str = "report"  # for submit steps: report, consultation or link
+    validate: str | None = None  # "link": the typed answer must look like a link or an account name
+    invalid: str | None = None  # the text said when validation fails
     buttons: tuple[tuple[ButtonSpec, ...], ...] = ()
     routes: tuple[Route, ...] = ()
 
     def text_keys(self) -> list[str]:
-        keys = [self.text, self.summary, self.no_case_text]
+        keys = [self.text, self.summary, self.no_case_text, self.invalid]
         keys += [button.label for row in self.buttons for button in row]
         return [key for key in keys if key]
 
@@ -98,6 +105,23 @@ class CountryHelp:
 
 
 @dataclass(frozen=True, slots=True)
+class OfficeHours:
+    """When counsellors answer, in the country's local time."""
+
+    timezone: str
+    days: tuple[str, ...]
+    opens: time
+    closes: time
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        return WEEKDAYS[local.weekday()] in self.days and self.opens <= local.time() < self.closes
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     start: str
     commands: dict[str, str]
@@ -106,6 +130,7 @@ class Content:
     helplines: dict[str, CountryHelp]
     crisis_words: dict[str, tuple[str, ...]]
     image_free_categories: frozenset[str]
+    office_hours: dict[str, OfficeHours] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -167,10 +192,11 @@ def read_content(root: Path) -> tuple[Content | None, list[Problem], "_Reader"]:
             texts.setdefault(path.stem, {}).update({key: value for key, (value, _) in flat.items()})
     helplines = _parse_helplines(reader, read_yaml(root / "helplines.yaml", root, reader.problems))
     crisis = _parse_crisis(reader, read_yaml(root / "crisis.yaml", root, reader.problems))
+    office_hours = _parse_office_hours(reader, read_yaml(root / "office_hours.yaml", root, reader.problems))
     if not steps or not texts:
         reader.problems.append(Problem(str(root), 1, "no flows or no texts found"))
         return None, reader.problems, reader
-    content = Content(start, commands, steps, texts, helplines, crisis, image_free)
+    content = Content(start, commands, steps, texts, helplines, crisis, image_free, office_hours)
     return content, reader.problems, reader
 
 
@@ -199,7 +225,8 @@ def _parse_step(reader: _Reader, flow: str, step_id: str, raw: Any) -> Step | No
             next=raw.get("next"), then=raw.get("then"), optional=bool(raw.get("optional", False)),
             back=bool(raw.get("back", True)), stop=bool(raw.get("stop", True)),
             urgent=bool(raw.get("urgent", False)), reset=bool(raw.get("reset", False)),
-            no_case_text=raw.get("no_case_text"), buttons=tuple(rows), routes=routes,
+            no_case_text=raw.get("no_case_text"), case_kind=str(raw.get("case_kind", "report")),
+            validate=raw.get("validate"), invalid=raw.get("invalid"), buttons=tuple(rows), routes=routes,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         reader.fail(raw, f"step '{step_id}': malformed ({error!s}); see content/README.md")
@@ -242,3 +269,20 @@ def _parse_crisis(reader: _Reader, data: Any) -> dict[str, tuple[str, ...]]:
             continue
         words[lang] = tuple(entry.strip().lower() for entry in entries if entry.strip())
     return words
+
+
+def _parse_office_hours(reader: _Reader, data: Any) -> dict[str, OfficeHours]:
+    hours: dict[str, OfficeHours] = {}
+    if not isinstance(data, Located):
+        return hours
+    for country, entry in data.items():
+        try:
+            days = tuple(str(day).lower() for day in entry["days"])
+            if not set(days) <= set(WEEKDAYS):
+                raise ValueError(f"days must be among {', '.join(WEEKDAYS)}")
+            ZoneInfo(entry["timezone"])
+            hours[country] = OfficeHours(entry["timezone"], days, time.fromisoformat(entry["from"]),
+                                         time.fromisoformat(entry["to"]))
+        except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError) as error:
+            reader.fail(data, f"office hours for {country}: {error!s} (need timezone, days, from, to)", country)
+    return hours

@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from dialogs.content import Content, InputKind, Step, StepKind
 from dialogs.crisis import CrisisMatcher
 from dialogs.model import (
-    IMAGE_KINDS, Action, Button, Context, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, MediaKind,
+    IMAGE_KINDS, Action, Button, Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, MediaKind,
     MediaRef, Outcome, QuickExit, RateCase, Reconnect, RelayToCase, Say, State, SubmitCase,
 )
 from dialogs.render import Renderer
 
 PREFIX = "o1"  # callback payloads are versioned: "o1|<step>|<token>"
 MAX_HISTORY = 50
-RATING_STEP = "rate"
+RATING_STEP = "rate"  # pseudo-steps for buttons the service sends outside the dialog
+CONVERT_STEP = "convert"
+LINK = re.compile(r"^(?:(?:https?://)?(?:[\w-]+\.)+[a-z]{2,}(?:[/?#]\S*)?|@\w{3,})$", re.IGNORECASE)
 
 
 def payload(step_id: str, token: str | int) -> str:
@@ -64,6 +67,10 @@ class Engine:
         labels = (("rating.good", 3), ("rating.ok", 2), ("rating.bad", 1))
         return (tuple(Button(self.say(lang, key), payload(RATING_STEP, score)) for key, score in labels),)
 
+    def convert_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
+        return ((Button(self.say(lang, "convert.yes"), payload(CONVERT_STEP, "yes")),),
+                (Button(self.say(lang, "convert.no"), payload(CONVERT_STEP, "no")),))
+
     def is_draft_step(self, step_id: str | None) -> bool:
         return step_id in self._draft_steps
 
@@ -102,6 +109,8 @@ class _Turn:
         }[event.kind]
         target = handler(event)
         if danger:
+            # Danger is answered first and alone: any "use the buttons" hint would only get in the way.
+            self.actions = [action for action in self.actions if not isinstance(action, Say)]
             resume = target or self.state.step or "menu"
             self.go("crisis", push=False)
             self.state.resume = resume
@@ -133,6 +142,9 @@ class _Turn:
         if parsed and parsed[0] == RATING_STEP and parsed[1].isdigit():
             self.actions.append(RateCase(int(parsed[1])))
             return "rated"
+        if parsed and parsed[0] == CONVERT_STEP and self.context.open_case is not None:
+            self.actions.append(ConvertCase(parsed[1] == "yes"))
+            return "convert_answered"
         source = self.content.steps.get(parsed[0]) if parsed else None
         if source is None or not self._button_still_valid(source):
             return self._old_button()
@@ -165,6 +177,9 @@ class _Turn:
             return None
         if accepts and step.kind is StepKind.RELAY:
             return self._relay(RelayToCase(text=event.text), step.next)
+        if accepts and step.validate == "link" and not LINK.match(event.text.strip()):
+            self.say(step.invalid or "common.use_buttons", self._current_buttons())  # nothing opened or fetched
+            return None
         if accepts and step.field:
             self.state.answers[step.field] = event.text  # kept whole, however long
             return step.next
@@ -189,7 +204,7 @@ class _Turn:
             self.state.answers[step.field or "voice"] = {"voice": media.to_dict()}
             return step.next
         if step is not None and step.input in (InputKind.MEDIA, InputKind.ANY) and step.field:
-            same_album = media.group and self.state.media and self.state.media[-1].get("group") == media.group
+            same_album = bool(media.group and self.state.media and self.state.media[-1].get("group") == media.group)
             self.state.media.append(media.to_dict())
             self.state.answers[step.field] = len(self.state.media)
             if not same_album:  # one acknowledgement per album, not one per picture
@@ -249,7 +264,7 @@ class _Turn:
         if step.urgent:
             self._flag_urgent()
         if step.kind is StepKind.SUBMIT:
-            self._submit()
+            self._submit(step.case_kind)
         elif step.kind is StepKind.DISCARD:
             self.state.clear_draft()
         elif step.kind is StepKind.FORGET:
@@ -260,12 +275,12 @@ class _Turn:
             self.actions.append(QuickExit())
             self.state.history.clear()
 
-    def _submit(self) -> None:
+    def _submit(self, kind: str) -> None:
         answers = dict(self.state.answers)
         self.actions.append(SubmitCase(
-            kind="report", answers=answers,
+            kind=kind, answers=answers,
             media=tuple(MediaRef.from_dict(item) for item in self.state.media),
-            consent=str(answers.get("consent", "counsellor")), reply_wanted=answers.get("reply_wanted") == "yes",
+            consent=str(answers.get("consent", "counsellor")), reply_wanted=answers.get("reply_wanted", "yes") == "yes",
             urgent=self.state.urgent, language=self.state.lang,
         ))
         self.state.clear_draft()
@@ -316,7 +331,8 @@ class _Turn:
         return self.context.open_case is not None and not self.engine.is_draft_step(self.state.step)
 
     def _images_forbidden(self) -> bool:
-        category = self.state.answers.get("category")
+        answers = self.state.answers
+        category = answers.get("category") or answers.get("link_kind")
         if category is None and self.context.open_case is not None:
             category = self.context.open_case.category
         return category in self.content.image_free_categories
@@ -329,6 +345,8 @@ class _Turn:
         for name, expected in when.items():
             if name == "open_case":
                 actual: Any = self.context.open_case is not None
+            elif name == "online":
+                actual = self.context.online
             elif name == "draft":
                 actual = self.state.has_draft
             else:
@@ -340,8 +358,10 @@ class _Turn:
     def _buttons(self, step: Step) -> tuple[tuple[Button, ...], ...]:
         rows: list[tuple[Button, ...]] = []
         if step.kind is StepKind.LANGUAGE:
+            default = self.engine.default_language
+            ordered = [default] + sorted(lang for lang in self.content.languages if lang != default)
             rows += [(Button(self.content.text(lang, "language.name"), payload(step.id, f"lang:{lang}")),)
-                     for lang in self.content.languages]
+                     for lang in ordered]
         index = 0
         for row in step.buttons:
             buttons = []

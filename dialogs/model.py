@@ -72,6 +72,7 @@ class OpenCase:
 @dataclass(frozen=True, slots=True)
 class Context:
     open_case: OpenCase | None = None
+    online: bool = True  # a counsellor is on duty now (office hours, computed by the service)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,15 @@ class RateCase:
     score: int
 
 
-Action = Say | SubmitCase | RelayToCase | FlagUrgent | Forget | QuickExit | DeleteIncoming | Reconnect | RateCase
+@dataclass(frozen=True, slots=True)
+class ConvertCase:
+    """The child answered the counsellor's question whether their question may become a report."""
+
+    agreed: bool
+
+
+Action = (Say | SubmitCase | RelayToCase | FlagUrgent | Forget | QuickExit | DeleteIncoming | Reconnect | RateCase
+          | ConvertCase)
 
 
 @dataclass(slots=True)

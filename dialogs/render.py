@@ -29,6 +29,8 @@ class Renderer:
         lang, key, slots = state.lang, step.text, {}
         if step.kind is StepKind.HELPLINES:
             slots["helplines"] = self.helplines(lang)
+        elif step.kind is StepKind.OFFICE_HOURS:
+            slots["office_hours"] = self.office_hours(lang)
         elif step.kind is StepKind.SUMMARY:
             slots["summary"] = self.summary(lang, state.answers)
         elif step.kind is StepKind.CASE_STATUS:
@@ -37,6 +39,8 @@ class Renderer:
                 key = step.no_case_text or key
             else:
                 slots = {"case_number": case.number, "status": self.text(lang, f"status.{case.status}")}
+        if "{report_online}" in self.content.text(lang, key):
+            slots["report_online"] = self.report_online(lang)
         return Say(self.text(lang, key, **slots), buttons)
 
     def helplines(self, lang: str, country: str | None = None) -> str:
@@ -44,15 +48,28 @@ class Renderer:
         lines = [_line(h, lang) for h in help.emergency] + [""] + [_line(h, lang) for h in help.helplines]
         return "\n".join(lines)
 
+    def office_hours(self, lang: str) -> str:
+        hours = self.content.office_hours.get(self.country)
+        if hours is None:
+            return ""
+        days = (self.text(lang, "day.every") if len(hours.days) == 7
+                else ", ".join(self.text(lang, f"day.{day}") for day in hours.days))
+        return f"{days} {hours.opens:%H:%M}–{hours.closes:%H:%M}"
+
     def report_online(self, lang: str, country: str | None = None) -> str:
         return "\n".join(_line(h, lang) for h in self.content.helplines[country or self.country].report_online)
 
-    def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE) -> str:
-        """One line per answered question, in the order of the flow; long answers cut at `limit`."""
-        lines = []
+    def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE,
+                inert: bool = False) -> str:
+        """One line per answered question, in the order of the flow; long answers cut at `limit`;
+        `inert`: links shown so that no client makes them clickable or previews them (for staff)."""
+        lines, seen = [], set()
         for step in self.content.steps.values():
-            if step.summary and step.field and step.field in answers:
+            if step.summary and step.field and step.field in answers and step.field not in seen:
+                seen.add(step.field)
                 value = self.answer(lang, step, answers[step.field], limit)
+                if inert and step.validate == "link":
+                    value = defang(value)
                 lines.append(f"{self.text(lang, step.summary)}: {value}")
         return "\n".join(lines)
 
@@ -68,6 +85,11 @@ class Renderer:
 
     def field_step(self, field: str) -> Step | None:
         return next((s for s in self.content.steps.values() if s.field == field and s.summary), None)
+
+
+def defang(link: str) -> str:
+    """hxxps://example[.]com/x and [@]name: readable and copyable by staff, never a live link."""
+    return link.replace("http", "hxxp").replace(".", "[.]").replace("@", "[@]")
 
 
 def fill(template: str, slots: dict[str, Any]) -> str:

@@ -14,10 +14,12 @@ from dialogs.content_files import Problem
 MAX_STEP_ID = 40  # keeps "o1|<step>|<n>" well under Telegram's 64-byte callback_data
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{1,18}$")
 LONG_TEXT = 1000
+LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
                "count", "numbers", "score"}
+VALIDATORS = {"link"}
 
 
 def load_content(root: Path) -> Content:
@@ -85,6 +87,8 @@ def _check_shape(step: Step, at) -> None:
         at(step, "has no text")
     if step.input is not InputKind.NONE and not step.next and step.kind not in (StepKind.RECEIPT, StepKind.RELAY):
         at(step, "takes input but has no 'next'")
+    if step.validate is not None and (step.validate not in VALIDATORS or not step.invalid):
+        at(step, f"'validate' must be one of {sorted(VALIDATORS)} and needs an 'invalid' text")
     if step.kind is StepKind.RELAY and not step.next:
         at(step, "a relay step needs 'next'")
     if step.input is not InputKind.NONE and not step.field and step.kind is StepKind.QUESTION:
@@ -119,6 +123,7 @@ def _slots(text: str) -> set[str]:
 
 def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warnings: list[Problem]) -> None:
     used = {key: step for step in content.steps.values() for key in step.text_keys()}
+    button_labels = {b.label for step in content.steps.values() for row in step.buttons for b in row}
     reference = "en" if "en" in content.texts else content.languages[0]
     for lang, texts in content.texts.items():
         file = f"content/texts/{lang}.yaml"
@@ -137,6 +142,8 @@ def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warni
                 errors.append(Problem(file, line, f"text '{key}' uses slots {sorted(slots)} but {reference}.yaml uses {sorted(_slots(other))}"))
             elif lang != reference and value == other and len(value) > 20:
                 warnings.append(Problem(file, line, f"text '{key}' is the same as in {reference}.yaml: untranslated?"))
+            if key in button_labels and len(value) > LONG_BUTTON:
+                warnings.append(Problem(file, line, f"button '{key}' is {len(value)} characters: phones cut it"))
             if len(value) > LONG_TEXT:
                 warnings.append(Problem(file, line, f"text '{key}' is {len(value)} characters: split it into cards"))
         for key in content.texts[reference]:

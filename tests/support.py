@@ -35,8 +35,8 @@ def staff_world(tg: FakeTelegram) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[App]:
-    app = await build_app(settings)
+async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[App]:
+    app = await build_app(settings, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(run_app(app, stop))
     try:
@@ -174,3 +174,12 @@ def card_of(tg: FakeTelegram, chat: int = OPERATOR) -> StoredMessage:
     """The newest case card (the bot's message with case buttons, or the first in its topic)."""
     topic = tg.topics(chat)[-1]
     return next(m for m in tg.messages_in(chat, topic.thread_id) if m.from_bot)
+
+
+def clock_at(moment: "datetime") -> Any:
+    """A clock that starts at `moment` and runs at real speed (retries and leases still move on)."""
+    import time as _time
+    from datetime import timedelta
+
+    started = _time.monotonic()
+    return lambda: moment + timedelta(seconds=_time.monotonic() - started)

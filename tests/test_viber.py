@@ -90,7 +90,7 @@ async def world(tmp_path) -> AsyncIterator[World]:
         tg.add_member(OPERATOR, COUNSELLOR, "administrator")
         port = _free_port()
         settings = load_settings(
-            telegram_bot_token=tg.token, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
+            _env_file=None, telegram_bot_token=tg.token, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
             admin_ids=str(COUNSELLOR), viber_auth_token=VIBER_TOKEN, viber_api_url=viber.base_url,
             viber_webhook_url=f"http://127.0.0.1:{port}/viber", web_port=port, data_dir=tmp_path,
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}", data_key=Fernet.generate_key().decode(),

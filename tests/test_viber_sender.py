@@ -19,10 +19,11 @@ from dialogs.model import EventKind, MediaKind
 from dialogs.validate import load_content
 from handlers.viber.api import ViberApi
 from handlers.viber.convert import message_event
-from handlers.viber.media import MediaStore
+from handlers.viber.media import MediaStore, telegram_fetcher
 from handlers.viber.render import MAX_BUTTONS, TEXT_LIMIT, keyboard, split_text
 from handlers.viber.sender import ViberSender
 from storage import Database
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.viber_api import FakeViber
 
 TOKEN = "sender-test-token"
@@ -195,6 +196,22 @@ async def test_without_a_file_fetcher_only_the_caption_goes(env: Any) -> None:
     [message] = env.viber.messages_to(CHILD)
     assert message["type"] == "text" and message["text"].startswith("💬 Counsellor")
     assert len(env.media) == 0
+
+
+async def test_telegram_fetcher_downloads_a_staff_file_by_its_file_id() -> None:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    async with FakeTelegram(token="123:ABC") as tg:
+        tg.add_group(-100777, "Operators")
+        sent = tg.user_sends_document(5, chat_id=-100777)
+        bot = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+        try:
+            data = await telegram_fetcher(bot)(sent.data["document"]["file_id"])
+        finally:
+            await bot.session.close()
+    assert data == tg.files[sent.data["document"]["file_id"]].content
 
 
 def test_media_urls_expire_unfetched() -> None:

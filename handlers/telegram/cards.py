@@ -46,7 +46,7 @@ def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
     header = f"{say(lang, 'operator.label.case')} {case.number} · {say(lang, f'operator.kind.{case.kind}')}"
     if case.urgent:
         header = f"{say(lang, 'operator.label.urgent')} · {header}"
-    answers = engine.render.summary(lang, case.answers, limit=None)
+    answers = engine.render.summary(lang, case.answers, limit=None, inert=True)
     files = len(case.answers.get("media") or [])
     lines = [
         header,
@@ -61,6 +61,8 @@ def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
     ]
     if files:
         lines.append(f"\n{say(lang, 'operator.label.files')}: {files}")
+    if case.kind == "link":
+        lines.append("\n" + say(lang, "operator.notice.link_hint", report_online=engine.render.report_online(lang)))
     return "\n".join(lines)
 
 
@@ -84,8 +86,9 @@ def card_keyboard(engine: Engine, lang: str, case: Any, police_enabled: bool, cl
         rows = [[button(CaseAction.TAKE, "operator.button.take")] + urgent, [close]]
     elif case.status == "assigned":
         escalate = [button(CaseAction.ESCALATE, "operator.button.escalate")] if (
-            police_enabled and case.consent == "police") else []
-        rows = [escalate + urgent, [close]] if escalate or urgent else [[close]]
+            police_enabled and case.consent == "police" and case.police_topic_id is None) else []
+        convert = [button(CaseAction.CONVERT, "operator.button.convert")] if case.kind == "consultation" else []
+        rows = [escalate + urgent, convert, [close]]
     elif case.status == "escalated":
         rows = [[close]]
     else:

@@ -1,0 +1,246 @@
+"""Issue 5, "no report or reply is ever lost": the real bot against a Telegram that answers 429, 5xx
+and drops connections. Every card, relayed message and answer arrives exactly once, and urgent cards
+jump the queue when the operator chat's allowance is used up (DESIGN rule 3 and "Scale")."""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from aiolimiter import AsyncLimiter
+
+import bot.limits
+from bot.outbox import Kind
+from storage import OutboxStatus, Target
+from tests.resilience_support import (
+    WAIT, Phone, ScriptedTelegram, card_header, cards_in, received, texts,
+)
+from tests.support import ADMIN, OPERATOR, bot_settings, running_bot, settled, staff_world
+
+
+@pytest.fixture
+async def tg():
+    async with ScriptedTelegram(token="123456:TEST-TOKEN") as fake:
+        staff_world(fake)
+        yield fake
+
+
+async def child_outbox_texts(app: Any, user_id: int) -> Counter[str]:
+    """What the bot queued for this child (and recorded as sent): the texts they must see, each once."""
+    key = app.conversations.privacy.pseudonym("telegram", user_id)
+    async with app.db.transaction() as tx:
+        items = await tx.outbox.items()
+    mine = [i for i in items if i.conversation_key == key and i.target == Target.CHILD
+            and i.kind in (Kind.SAY, Kind.STAFF_TEXT)]
+    assert all(i.status == OutboxStatus.SENT for i in mine), [(i.kind, i.status, i.error) for i in mine]
+    return Counter(i.payload["text"] for i in mine)
+
+
+async def cases_by_number(app: Any) -> dict[str, Any]:
+    """Every case that queued a card, by number."""
+    async with app.db.transaction() as tx:
+        ids = {item.case_id for item in await tx.outbox.items() if item.kind == Kind.CASE_CARD}
+        cases = [await tx.cases.get(case_id) for case_id in sorted(ids)]
+    return {case.number: case for case in cases if case is not None}
+
+
+def staff_press(tg: ScriptedTelegram, engine: Any, card: Any, key: str, user_id: int = ADMIN) -> None:
+    tg.user_presses_button(user_id, tg.message(card.chat_id, card.message_id), text=engine.say("en", key))
+
+
+# -- faults everywhere ------------------------------------------------------------------------------
+
+
+async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_and_drops(tmp_path, tg):
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        engine = app.engine
+        children = [Phone(tg, engine, 610 + n, first_name=f"Kid{n}") for n in range(3)]
+        calls_before = len(tg.calls)
+        # From now on about one call in five fails: 429 (retry after 1 s), 500, or a dropped connection.
+        tg.set_fault_rate(0.2, seed=5, codes=(429, 500, "drop"))
+
+        async def tell(n: int, child: Phone) -> Any:
+            confirmation = await child.report(f"Story number {n}: they post mean comments under my photos.")
+            child.send(f"Something more from child {n}")
+            await child.expect_key("relay.sent")
+            return confirmation
+
+        confirmations = await asyncio.gather(*(tell(n, child) for n, child in enumerate(children)))
+        await tg.wait_for(lambda t: len(t.topics(OPERATOR)) >= 3, WAIT, "three topics")
+        cases = await cases_by_number(app)
+        assert len(cases) == 3
+        number_of = {}
+        for n, (child, confirmation) in enumerate(zip(children, confirmations)):
+            number_of[n] = next(number for number in cases if number in confirmation.text)
+
+        # An admin takes each case from its card and answers the child in the topic.
+        for n, child in enumerate(children):
+            case = cases[number_of[n]]
+            card = await tg.wait_for(lambda t: next(iter(cards_in(t, OPERATOR, engine, case.number)), None), WAIT,
+                                     f"card of case {n}")
+            staff_press(tg, engine, card, "operator.button.take")
+            await child.expect_key("notice.taken", case_number=case.number)
+            topic = card.thread_id
+            tg.user_sends_text(ADMIN, f"Answer for child {n}: you did the right thing", chat_id=OPERATOR,
+                               thread_id=topic)
+        for n, child in enumerate(children):
+            await child.expect(f"Answer for child {n}: you did the right thing")
+        await settled(app, tg, timeout=60)
+
+        injected = [c for c in tg.calls[calls_before:] if c.injected]
+        tg.set_fault_rate(0)
+        assert {c.injected for c in injected} == {"fail", "drop"}, injected
+        assert any(c.error_code == 429 for c in injected) and any(c.error_code == 500 for c in injected)
+
+        # One topic per case, one card per topic, and no card anywhere else.
+        topics = tg.topics(OPERATOR)
+        assert len(topics) == 3
+        assert len(tg.ok_calls("createForumTopic", chat_id=OPERATOR)) == 3
+        for n, child in enumerate(children):
+            case = (await cases_by_number(app))[number_of[n]]
+            [topic] = [t for t in topics if t.thread_id == case.operator_topic_id]
+            assert topic.name.startswith(case.number)
+            [card] = cards_in(tg, OPERATOR, engine, case.number)
+            assert card.thread_id == topic.thread_id and card.message_id == case.operator_card_message_id
+            assert [m.thread_id for m in tg.sent_to(OPERATOR) if card_header(engine, case.number) in (m.text or "")] \
+                == [topic.thread_id]
+            # The child's follow-up was relayed once, into this topic only.
+            relayed = [m for m in tg.sent_to(OPERATOR) if f"Something more from child {n}" in (m.text or "")]
+            assert [m.thread_id for m in relayed] == [topic.thread_id]
+            # The child saw every message the bot meant for them exactly once, and nothing else.
+            assert received(tg, child.user_id) == await child_outbox_texts(app, child.user_id)
+            counts = received(tg, child.user_id)
+            assert counts[engine.say("en", "notice.taken", case_number=case.number)] == 1
+            assert sum(1 for text in counts.elements() if f"Answer for child {n}:" in text) == 1
+        # The admin's answers reached only their own child.
+        for n, child in enumerate(children):
+            others = [t for t in child.texts() if "Answer for child" in t and f"child {n}:" not in t]
+            assert others == []
+        async with app.db.transaction() as tx:
+            assert await tx.outbox.items(status=OutboxStatus.FAILED) == []
+            assert await tx.inbox.depth() == 0
+
+
+async def test_a_card_whose_topic_was_created_is_not_given_a_second_topic_when_the_card_fails(tmp_path, tg):
+    """createForumTopic succeeded, the card itself failed twice: the retry uses the same topic."""
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = Phone(tg, app.engine, 620)
+        tg.refuse("card", "sendMessage", chat_id=OPERATOR)
+        await child.report("They post mean comments under my photos.")
+        await tg.wait_for(lambda t: t.refused_by("card") >= 2, WAIT, "two refused cards")
+        tg.allow("card")
+        await settled(app, tg, timeout=WAIT)
+        [case] = (await cases_by_number(app)).values()
+        assert len(tg.topics(OPERATOR)) == 1 and len(tg.ok_calls("createForumTopic")) == 1
+        assert len(cards_in(tg, OPERATOR, app.engine, case.number)) == 1
+
+
+async def test_screenshots_still_reach_the_topic_when_the_album_meets_a_429(tmp_path, tg):
+    """A 429 on the screenshots album, after the card went out, must not lose the screenshots."""
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = Phone(tg, app.engine, 630)
+        tg.fail_next("sendMediaGroup", 1, code=429, retry_after=1)
+        await child.report("They post mean comments under my photos.", photos=2)
+        await settled(app, tg, timeout=WAIT)
+        [case] = (await cases_by_number(app)).values()
+        assert len(cards_in(tg, OPERATOR, app.engine, case.number)) == 1
+        photos = [m for m in tg.sent_to(OPERATOR, case.operator_topic_id) if m.kind == "photo"]
+        assert len(photos) == 2, f"screenshots in the topic: {len(photos)} of 2"
+
+
+async def test_a_single_screenshot_reaches_the_topic(tmp_path, tg):
+    """One screenshot is not an album (Telegram's sendMediaGroup takes 2-10 items): it must still arrive."""
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = Phone(tg, app.engine, 631)
+        await child.report("They post mean comments under my photos.", photos=1)
+        await settled(app, tg, timeout=WAIT)
+        [case] = (await cases_by_number(app)).values()
+        photos = [m for m in tg.sent_to(OPERATOR, case.operator_topic_id) if m.kind == "photo"]
+        assert len(photos) == 1, f"screenshots in the topic: {len(photos)} of 1"
+
+
+# -- urgent first --------------------------------------------------------------------------------------
+
+SPEED = 100  # the limiter's minute lasts 0.6 s here: the group allowance's order, without the waiting
+
+
+class StaffGate:
+    """The worker's limits, with the staff chats shut until `open()` (so a queue of cards builds up),
+    recording the order in which items were let through."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.is_open, self.admitted = inner, False, []
+
+    def open(self) -> None:
+        self.is_open = True
+
+    def has_capacity(self, item: Any) -> bool:
+        if item.target != Target.CHILD and not self.is_open:
+            return False
+        return self.inner.has_capacity(item)
+
+    async def acquire(self, item: Any) -> None:
+        self.admitted.append(item)
+        await self.inner.acquire(item)
+
+    async def acquire_extra(self, item: Any) -> None:
+        await self.inner.acquire_extra(item)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_urgent_cards_jump_the_queue_when_the_group_allowance_is_used_up(tmp_path, tg, monkeypatch):
+    monkeypatch.setattr(bot.limits, "AsyncLimiter", lambda rate, period: AsyncLimiter(rate, period / SPEED))
+    async with running_bot(bot_settings(tmp_path, tg, rate_group_per_minute=3)) as app:
+        gate = StaffGate(app.worker.limits)
+        app.worker.limits = gate
+        engine = app.engine
+        ordinary = [Phone(tg, engine, 640 + n) for n in range(5)]
+        helped = Phone(tg, engine, 660)  # "I need help now", then tells what happened
+        in_danger = Phone(tg, engine, 661)  # types words of danger while reporting
+
+        # Five ordinary reports wait for the operator chat, then two urgent ones arrive.
+        await asyncio.gather(*(c.report(f"Ordinary report {n}") for n, c in enumerate(ordinary)))
+        await asyncio.gather(helped.report("Someone is threatening me right now", via_help=True),
+                             in_danger.report("He says I should kill myself", urgent_words=True))
+        async with app.db.transaction() as tx:
+            waiting = await tx.outbox.pending_cards()
+        assert len(waiting) == 7 and tg.topics(OPERATOR) == []
+        gate.open()
+        app.outbox.wake.set()
+        await tg.wait_for(lambda t: len(t.topics(OPERATOR)) == 7 and len(t.ok_calls("sendMessage", chat_id=OPERATOR)) >= 7,
+                          WAIT, "seven cards")
+        await settled(app, tg, timeout=WAIT)
+
+        cases = await cases_by_number(app)
+        urgent = {c.id for c in cases.values() if c.urgent}
+        assert len(urgent) == 2
+        for child in (helped, in_danger):
+            key = app.conversations.privacy.pseudonym("telegram", child.user_id)
+            assert any(c.urgent and c.conversation_key == key for c in cases.values())
+        # The worker let the two urgent cards through first, before any waiting ordinary card.
+        first_cards = [item.case_id for item in gate.admitted if item.kind == Kind.CASE_CARD]
+        assert set(first_cards[:2]) == urgent, first_cards
+
+        # And in the operator chat both urgent cards were posted before the ordinary cards that had to
+        # wait for the allowance to come back (all but the one that started with them).
+        def position(number: str, method: str) -> int:
+            header = card_header(engine, number)
+            for index, call in enumerate(tg.calls):
+                if not call.ok:
+                    continue
+                if method == "createForumTopic" and call.method == method and number in call.params["name"]:
+                    return index
+                if method == "sendMessage" and call.method == method and header in (call.params.get("text") or ""):
+                    return index
+            raise AssertionError(f"no {method} for case {number}")
+
+        urgent_cards = [position(c.number, "sendMessage") for c in cases.values() if c.urgent]
+        ordinary_topics = sorted(position(c.number, "createForumTopic") for c in cases.values() if not c.urgent)
+        assert max(urgent_cards) < ordinary_topics[1], (urgent_cards, ordinary_topics)
+        for case in cases.values():
+            topic = next(t for t in tg.topics(OPERATOR) if t.thread_id == case.operator_topic_id)
+            assert topic.name.startswith("🔴") == case.urgent
+            assert len(cards_in(tg, OPERATOR, engine, case.number)) == 1
