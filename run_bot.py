@@ -1,4 +1,4 @@
-"""Oberih's one entry point: `python run_bot.py [run|console|check-content]`."""
+"""Oberih's one entry point: `python run_bot.py [run|console|check-content|diagram]`."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +21,7 @@ NO_TOKEN = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Oberih: a safe reporting bot for children")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "console", "check-content"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "console", "check-content", "diagram"])
     command = parser.parse_args().command
     try:
         settings = load_settings()
@@ -30,6 +30,12 @@ def main() -> int:
         return 2
     if command == "check-content":
         return _check(settings)
+    if command == "diagram":
+        from dialogs.diagram import flow_diagrams
+        from dialogs.validate import load_content
+
+        print(flow_diagrams(load_content(settings.content_dir)))
+        return 0
     setup_logging(settings.log_level if command == "run" and settings.telegram_enabled else "WARNING")
     if command == "run" and not settings.telegram_enabled:
         print(NO_TOKEN)
@@ -61,6 +67,7 @@ async def _serve(settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = await build_app(settings)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_content)  # `kill -HUP` reloads content/
     try:
         await run_app(app, stop)
     finally:

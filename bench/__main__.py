@@ -147,8 +147,9 @@ async def idle_memory(args: argparse.Namespace, script: list, data_dir: Path, us
         "not_opened": missing, "settled": settled.get("quiet"),
         "traced_bytes_per_conversation": round(after["bytes"] / count) if count else None,
         "traced_blocks_per_conversation": round(after["blocks"] / count, 2) if count else None,
-        "rss_bytes_per_conversation": round((after["rss_kb"] - before["rss_kb"]) * 1024 / count) if count else None,
-        "top_growth_sites": after["top"],
+        "rss_bytes_per_conversation": (round((after["rss_kb_before_snapshot"] - before["rss_kb"]) * 1024 / count)
+                                       if count else None),
+        "top_growth_sites": after["top"], "top_shrink_sites": after["bottom"],
         "rate_buckets_per_chat": after.get("rate_buckets_per_chat"),
         "flood_windows": after.get("flood_windows"),
     }

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.fake import BenchTelegram, clock
 from bench.script import Action
@@ -27,7 +27,7 @@ class SimChild:
     user_id: int
     index: int = 0  # the next action of the script
     waiting: int = 0  # messages of the bot's answer still to come
-    received: list[StoredMessage] = field(default_factory=list)  # the current answer's messages
+    asked_at: float = 0.0  # when the fake made the child's newest update available to getUpdates
 
 
 class ScriptError(RuntimeError):
@@ -47,7 +47,9 @@ class Children:
         self.replace = True  # a finished child is replaced by a new one
         self.reports_done = 0
         self.actions = 0
-        self.unexpected = 0  # bot messages to a child that expected none
+        self.unexpected = 0  # bot messages to a child that are not the expected answer
+        self.unexpected_examples: list[str] = []
+        self.samples: list[tuple[float, float]] = []  # (answer arrived, latency) per answered step
         self.errors: list[str] = []
         tg.listener = self._on_message
 
@@ -83,12 +85,13 @@ class Children:
 
     def act(self, child: SimChild) -> None:
         action = self.script[child.index]
-        child.waiting, child.received = action.answers, []
         if action.kind == "text":
             self.tg.user_sends_text(child.user_id, action.value)
         else:
             message = self._with_button(child, action.value)
             self.tg.user_presses_button(child.user_id, message, text=action.value)
+        child.asked_at = self.tg.pushed_at[child.user_id]
+        child.waiting = action.answers
         child.index += 1
         self.actions += 1
 
@@ -98,14 +101,18 @@ class Children:
                 return message
         raise ScriptError(f"no button {label!r} in the bot's messages to the child")
 
-    def _on_message(self, chat_id: int, message: StoredMessage) -> None:
+    def _on_message(self, chat_id: int, message: StoredMessage, arrived: float) -> None:
         child = self.active.get(chat_id)
         if child is None:
             return
-        if child.waiting <= 0:
+        action = self.script[child.index - 1] if child.index else None
+        if action is None or child.waiting <= 0 or not action.expect[-child.waiting].fullmatch(message.text or ""):
             self.unexpected += 1
+            if len(self.unexpected_examples) < 3:
+                self.unexpected_examples.append((message.text or message.kind)[:60])
             return
-        child.received.append(message)
+        if child.waiting == action.answers:  # the first message of the answer: the step is answered
+            self.samples.append((arrived, arrived - child.asked_at))
         child.waiting -= 1
         if child.waiting == 0:
             # Not from inside the fake's request handler: the bot gets its HTTP answer first.

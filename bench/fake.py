@@ -3,7 +3,6 @@ getUpdates, and when the bot's first answer to it arrived. The fake itself is no
 from __future__ import annotations
 
 import time
-from collections import deque
 from contextvars import ContextVar
 from typing import Any, Callable
 
@@ -15,17 +14,19 @@ clock = time.perf_counter
 # When the HTTP request now being handled reached the fake (set per request task).
 _arrival: ContextVar[float | None] = ContextVar("bench_arrival", default=None)
 
-Listener = Callable[[int, StoredMessage], None]
+Listener = Callable[[int, StoredMessage, float], None]
 
 
 class BenchTelegram(FakeTelegram):
-    """FakeTelegram that timestamps updates and answers in private chats.
+    """FakeTelegram that timestamps the two ends of every step in a private chat.
 
-    * An update is "asked" the moment it joins the list that getUpdates serves (``_push_update``).
-    * It is "answered" when the request carrying the bot's first message to that chat after it
-      reaches the server (taken at the start of the request, before the fake's own work).
-    Each answered update adds one sample ``(answer time, latency)``; ``listener`` hears of every
-    bot message to a private chat, so the simulated children know when to act again.
+    * ``pushed_at[chat]``: when the chat's newest update joined the list getUpdates serves
+      (``_push_update``), i.e. the moment it was made available to the bot.
+    * ``listener(chat, message, arrived)`` hears of every message the bot sends to a private chat;
+      ``arrived`` is when the request carrying it reached the server (the start of the HTTP request,
+      before the fake's own work).
+    The simulated children pair the two: a step's latency runs from its update's ``pushed_at`` to
+    the arrival of the first message of the expected answer.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -33,8 +34,7 @@ class BenchTelegram(FakeTelegram):
         # Update ids keep growing across runs: a bot whose database remembers an older offset
         # (a reused PostgreSQL database) still sees every new update.
         self._next_update_id = int(time.time() * 1000)
-        self.asked: dict[int, deque[float]] = {}
-        self.samples: list[tuple[float, float]] = []
+        self.pushed_at: dict[int, float] = {}
         self.listener: Listener | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -45,18 +45,13 @@ class BenchTelegram(FakeTelegram):
         update = super()._push_update(kind, payload)
         chat = (payload.get("chat") or (payload.get("message") or {}).get("chat") or {})
         if chat.get("type") == "private":
-            self.asked.setdefault(chat["id"], deque()).append(clock())
+            self.pushed_at[chat["id"]] = clock()
         return update
 
     def _send(self, chat: Any, content: dict[str, Any], p: dict[str, Any], method: str) -> StoredMessage:
         stored = super()._send(chat, content, p, method)
-        if chat.type == "private":
-            arrived = _arrival.get() or clock()
-            waiting = self.asked.get(chat.id)
-            if waiting:
-                self.samples.append((arrived, arrived - waiting.popleft()))
-            if self.listener is not None:
-                self.listener(chat.id, stored)
+        if chat.type == "private" and self.listener is not None:
+            self.listener(chat.id, stored, _arrival.get() or clock())
         return stored
 
     def forget_history(self) -> None:

@@ -152,7 +152,6 @@ async def warm_up(tg: BenchTelegram, script: list[Action], first_user_id: int, r
 async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase: Phase,
                   first_user_id: int) -> dict[str, Any]:
     children = Children(tg, script, first_user_id)
-    tg.samples.clear()
     stop = asyncio.Event()
     pacer = None
     if phase.mode == "flat":
@@ -164,9 +163,9 @@ async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase
 
     begin_usage, begin_cpu, begin_calls = await target.ask("usage"), own_cpu(), len(tg.calls)
     begin = clock()
-    begin_samples = len(tg.samples)
+    begin_samples = len(children.samples)
     if phase.steps:
-        while len(tg.samples) - begin_samples < phase.steps and clock() - begin < 600:
+        while len(children.samples) - begin_samples < phase.steps and clock() - begin < 600:
             await asyncio.sleep(0.02)
     else:
         await asyncio.sleep(phase.seconds or 0)
@@ -178,7 +177,7 @@ async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase
     children.halt()
     paced_info = await pacer if pacer else {}
     unanswered = await children.drain(15)
-    window = [latency for at, latency in tg.samples if begin <= at < end]
+    window = [latency for at, latency in children.samples if begin <= at < end]
     elapsed = end - begin
     methods = Counter(call.method for call in calls)
     failed = sum(1 for call in calls if call.ok is False)
@@ -196,9 +195,9 @@ async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase
         "reports_completed": children.reports_done,
         "unanswered_after_drain": unanswered,
         "unexpected_messages": children.unexpected,
+        "unexpected_examples": children.unexpected_examples,
         "script_errors": children.errors[:3],
         **paced_info,
     }
     tg.forget_history()
-    tg.samples.clear()
     return result

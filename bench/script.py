@@ -6,7 +6,8 @@ messages have arrived.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from dialogs.engine import Engine
 from dialogs.model import Context, EventKind, Incoming, Say
@@ -38,6 +39,14 @@ class Action:
     kind: str  # "text" (type it) or "press" (the inline button with this label)
     value: str  # the text, or the button's label as the child sees it
     answers: int  # how many messages the bot sends back
+    # What each of those messages says (slots such as {case_number} match any text): a message that
+    # does not match (a duplicate, a stray) is not taken as the answer.
+    expect: tuple[re.Pattern[str], ...] = field(default=(), compare=False)
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[a-z_]+\}", text)
+    return re.compile(".+?".join(re.escape(part) for part in parts), re.DOTALL)
 
 
 def report_script(engine: Engine, lang: str = "en") -> list[Action]:
@@ -61,11 +70,12 @@ def report_script(engine: Engine, lang: str = "en") -> list[Action]:
         if not says:
             raise LookupError(f"the bot answers nothing to {value!r}")
         buttons = {button.label: button.payload for say in says for row in say.buttons for button in row}
-        script.append(Action(kind, shown, len(says)))
+        script.append(Action(kind, shown, len(says), tuple(_pattern(say.text) for say in says)))
         state = outcome.state
     return script
 
 
 def echo_script(steps: int = len(REPORT)) -> list[Action]:
     """For the echo bot: a child types, the bot repeats it."""
-    return [Action("text", f"message {i + 1}: {WHAT}", 1) for i in range(steps)]
+    texts = [f"message {i + 1}: {WHAT}" for i in range(steps)]
+    return [Action("text", text, 1, (_pattern(text),)) for text in texts]

@@ -131,42 +131,55 @@ class Echo:
 
 
 class Memory:
-    """tracemalloc snapshots (only with --trace): the net growth between two marks, after gc."""
+    """tracemalloc (only with --trace, started before the first import): the net growth of live
+    Python memory between two marks, each taken after a full garbage collection. Only aggregated
+    sizes per source line are kept between the marks, so the measurement does not measure itself."""
 
     IGNORE = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__),
               tracemalloc.Filter(False, "<frozen importlib._bootstrap>"), tracemalloc.Filter(False, "<unknown>"))
 
     def __init__(self) -> None:
-        self.before: tracemalloc.Snapshot | None = None
+        self.before: dict[tuple[str, int], tuple[int, int]] | None = None
+        self.rss_before = 0
 
     @staticmethod
-    def _snapshot() -> tracemalloc.Snapshot:
+    def _sizes() -> dict[tuple[str, int], tuple[int, int]]:
         gc.collect()
         gc.collect()
-        return tracemalloc.take_snapshot().filter_traces(Memory.IGNORE)
+        snapshot = tracemalloc.take_snapshot().filter_traces(Memory.IGNORE)
+        sizes = {(stat.traceback[0].filename, stat.traceback[0].lineno): (stat.size, stat.count)
+                 for stat in snapshot.statistics("lineno")}
+        del snapshot
+        gc.collect()
+        return sizes
 
     def mark(self) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
             return {"error": "start the target with --trace"}
-        self.before = self._snapshot()
-        return {"bytes": sum(stat.size for stat in self.before.statistics("filename"))}
+        self.before = self._sizes()
+        return {"bytes": sum(size for size, _ in self.before.values())}
 
-    def growth(self, top: int = 12) -> dict[str, Any]:
+    def growth(self, top: int = 10) -> dict[str, Any]:
         if self.before is None:
             return {"error": "no mark"}
-        after = self._snapshot()
-        stats = after.compare_to(self.before, "lineno")
+        gc.collect()
+        rss_kb = usage()["rss_kb"]  # before the snapshot below allocates anything
+        after = self._sizes()
         here = Path(__file__).resolve().parent.parent
-        sites = []
-        for stat in sorted(stats, key=lambda s: s.size_diff, reverse=True)[:top]:
-            frame = stat.traceback[0]
-            name = frame.filename
-            with contextlib.suppress(ValueError):
-                name = str(Path(name).resolve().relative_to(here))
-            name = name.split("site-packages/")[-1]
-            sites.append({"where": f"{name}:{frame.lineno}", "bytes": stat.size_diff, "blocks": stat.count_diff})
-        return {"bytes": sum(stat.size_diff for stat in stats), "blocks": sum(stat.count_diff for stat in stats),
-                "top": sites}
+        diffs = []
+        for key in self.before.keys() | after.keys():
+            size0, count0 = self.before.get(key, (0, 0))
+            size1, count1 = after.get(key, (0, 0))
+            if size1 != size0 or count1 != count0:
+                name = key[0]
+                with contextlib.suppress(ValueError):
+                    name = str(Path(name).resolve().relative_to(here))
+                name = name.split("site-packages/")[-1].split("lib/python3")[-1]
+                diffs.append({"where": f"{name}:{key[1]}", "bytes": size1 - size0, "blocks": count1 - count0})
+        diffs.sort(key=lambda d: d["bytes"])
+        return {"bytes": sum(d["bytes"] for d in diffs), "blocks": sum(d["blocks"] for d in diffs),
+                "top": diffs[::-1][:top], "bottom": [d for d in diffs[:top] if d["bytes"] < 0],
+                "rss_kb_before_snapshot": rss_kb}
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -191,7 +204,8 @@ async def serve(args: argparse.Namespace) -> None:
             quiet = await bot.settle(command.get("timeout", 15.0))
             say(quiet=quiet, **usage())
         elif name == "mark":
-            say(**memory.mark(), **usage())
+            marked = memory.mark()
+            say(**marked, **usage())  # rss_kb measured after the mark's snapshot is gone
         elif name == "growth":
             say(**memory.growth(), **usage(), **bot.internals())
         elif name == "profile_on":

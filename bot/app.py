@@ -26,6 +26,7 @@ from bot.scheduler import Sweeps, start_scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
 from dialogs.engine import Engine
+from dialogs.content import ContentInvalid
 from dialogs.validate import load_content
 from storage import Database
 
@@ -53,6 +54,17 @@ class App:
     senders: dict[str, Any] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def reload_content(self) -> list[str]:
+        """Load content again; on any mistake keep the old content live and return the mistakes."""
+        try:
+            content = load_content(self.settings.content_dir)
+        except ContentInvalid as error:
+            log.error("content reload refused", extra={"mistakes": len(error.problems)})
+            return [str(problem) for problem in error.problems]
+        self.engine.use(content)
+        log.info("content reloaded")
+        return []
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -108,7 +120,8 @@ def _add_telegram(app: App, privacy: Any) -> None:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
     app.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
     chats = StaffChats(settings.operator_chat_id, settings.police_chat_id)
-    dispatcher = Dispatcher(disable_fsm=True, conversations=app.conversations, casework=app.casework, staff_chats=chats)
+    dispatcher = Dispatcher(disable_fsm=True, conversations=app.conversations, casework=app.casework, staff_chats=chats,
+                            reload_content=app.reload_content)
     # Order matters: chats the bot must leave, then staff chats, then children's private chats.
     dispatcher.include_routers(groups_router(), staff_router(), child_router())
     app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox.wake, privacy.pseudonym)

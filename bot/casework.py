@@ -69,7 +69,11 @@ class Refused(Exception):
 class Casework:
     def __init__(self, engine: Engine, outbox: Outbox, settings: Any) -> None:
         self.engine, self.outbox, self.settings = engine, outbox, settings
-        self.lang = engine.default_language
+
+    @property
+    def lang(self) -> str:
+        """Staff read the deployment's language (DEFAULT_LANGUAGE)."""
+        return self.engine.default_language
 
     async def actor(self, tx: Any, user_id: int) -> Actor | None:
         """The staff member behind a Telegram user id, or None for everyone else."""

@@ -36,9 +36,16 @@ class Engine:
 
     def __init__(self, content: Content, country: str, default_language: str,
                  draft_hours: int = 72, retention_days: int = 90) -> None:
+        self.country, self.wanted_language = country, default_language
+        self.slots = {"draft_hours": draft_hours, "retention_days": retention_days}
+        self.use(content)
+
+    def use(self, content: Content) -> None:
+        """Switch to (re)loaded content; conversations carry on, a removed step falls back kindly."""
         self.content = content
-        self.default_language = default_language if default_language in content.texts else content.languages[0]
-        self.render = Renderer(content, country, {"draft_hours": draft_hours, "retention_days": retention_days})
+        wanted = self.wanted_language
+        self.default_language = wanted if wanted in content.texts else content.languages[0]
+        self.render = Renderer(content, self.country, self.slots)
         self.crisis = CrisisMatcher(content.crisis_words)
         self._draft_steps = {s.id for s in content.steps.values() if s.field or s.kind is StepKind.SUMMARY}
 

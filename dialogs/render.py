@@ -59,19 +59,30 @@ class Renderer:
     def report_online(self, lang: str, country: str | None = None) -> str:
         return "\n".join(_line(h, lang) for h in self.content.helplines[country or self.country].report_online)
 
-    def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE,
-                inert: bool = False) -> str:
-        """One line per answered question, in the order of the flow; long answers cut at `limit`;
-        `inert`: links shown so that no client makes them clickable or previews them (for staff)."""
-        lines, seen = [], set()
+    def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE) -> str:
+        """What the child said, one line per answered question in the order of the flow (for the child)."""
+        return "\n".join(f"{self.text(lang, step.summary)}: {self.answer(lang, step, value, limit)}"
+                         for step, value in self._answered(answers))
+
+    def staff_summary(self, lang: str, answers: dict[str, Any], skip: frozenset[str] = frozenset()) -> str:
+        """The same for staff: whole answers, labels in the third person (`operator.field.*` where
+        content has one), and links inert so that no client opens or previews them."""
+        lines = []
+        for step, value in self._answered(answers):
+            if step.field in skip:
+                continue
+            key = f"operator.field.{step.field}"
+            label = self.text(lang, key if key in self.content.texts[lang] else step.summary)
+            text = self.answer(lang, step, value, None)
+            lines.append(f"{label}: {defang(text) if step.validate == 'link' else text}")
+        return "\n".join(lines)
+
+    def _answered(self, answers: dict[str, Any]):
+        seen: set[str] = set()
         for step in self.content.steps.values():
             if step.summary and step.field and step.field in answers and step.field not in seen:
                 seen.add(step.field)
-                value = self.answer(lang, step, answers[step.field], limit)
-                if inert and step.validate == "link":
-                    value = defang(value)
-                lines.append(f"{self.text(lang, step.summary)}: {value}")
-        return "\n".join(lines)
+                yield step, answers[step.field]
 
     def answer(self, lang: str, step: Step, value: Any, limit: int | None = MAX_SUMMARY_VALUE) -> str:
         if isinstance(value, dict) and "voice" in value:

@@ -10,6 +10,7 @@ from bot.casework import OUTCOMES, CaseAction
 from dialogs.engine import Engine
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
+SHOWN_ABOVE = frozenset({"consent", "reply_wanted"})  # the card's header lines already say these
 CARD_LIMIT = 4000  # the card is one editable message (Telegram allows 4096); the rest follows it
 
 
@@ -46,7 +47,7 @@ def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
     header = f"{say(lang, 'operator.label.case')} {case.number} · {say(lang, f'operator.kind.{case.kind}')}"
     if case.urgent:
         header = f"{say(lang, 'operator.label.urgent')} · {header}"
-    answers = engine.render.summary(lang, case.answers, limit=None, inert=True)
+    answers = engine.render.staff_summary(lang, case.answers, skip=SHOWN_ABOVE)
     files = len(case.answers.get("media") or [])
     lines = [
         header,

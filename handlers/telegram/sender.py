@@ -58,7 +58,10 @@ def keyboard(rows: list) -> InlineKeyboardMarkup | None:
 class TelegramSender:
     def __init__(self, bot: Bot, db: Any, engine: Engine, chats: StaffChats) -> None:
         self.bot, self.db, self.engine, self.chats = bot, db, engine, chats
-        self.lang = engine.default_language
+
+    @property
+    def lang(self) -> str:
+        return self.engine.default_language
 
     async def send(self, item: Any, limits: Any) -> dict | None:
         try:

@@ -110,6 +110,19 @@ async def on_audit(message: Message, command: CommandObject, tx: Any, casework: 
     await message.reply(casework.engine.say(casework.lang, "operator.audit.title", case_number=case.number, list=listing))
 
 
+async def on_reload(message: Message, tx: Any, casework: Casework, reload_content: Any) -> None:
+    """Admins reload content/ after editing it; a broken file keeps the old content live."""
+    if not await _is_admin(message, tx, casework):
+        return
+    mistakes = reload_content()
+    say = casework.engine.say
+    if mistakes:
+        await message.reply(say(casework.lang, "operator.reload.failed", count=len(mistakes),
+                                list="\n".join(mistakes[:10])))
+    else:
+        await message.reply(say(casework.lang, "operator.reload.ok"))
+
+
 async def on_prepared(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
     """A prepared answer or a tip card from content/, sent to the child in their own language."""
     actor = await casework.actor(tx, message.from_user.id)
@@ -198,6 +211,7 @@ def staff_router() -> Router:
     router.message.register(on_revoke, Command("revoke"))
     router.message.register(on_staff, Command("staff"))
     router.message.register(on_audit, Command("audit"))
+    router.message.register(on_reload, Command("reload"))
     router.message.register(on_prepared, Command("canned", "tip"))
     router.edited_message.register(on_staff_edit)
     router.message.register(on_topic_message)
