@@ -180,7 +180,7 @@ def test_a_removed_step_falls_back_to_the_menu_kindly(engine):
     assert outcome.actions[0].text == engine.say("en", "common.step_gone")
 
 
-@pytest.mark.parametrize("category", sorted(CONTENT.image_free_categories))
+@pytest.mark.parametrize("category", sorted(CONTENT.image_free_categories & set(CATEGORIES)))
 def test_intimate_image_categories_never_keep_a_picture(engine, category):
     walk = to_step(engine, category, "when")
     walk.do(EventKind.MEDIA, media=MediaRef(MediaKind.PHOTO, "file-1", 55))
@@ -243,3 +243,21 @@ def test_every_payload_fits_telegram_callback_data(engine):
     for step in CONTENT.steps:
         for token in ("back", "stop", "skip", "lang:sq", 99):
             assert len(payload(step, token).encode()) <= 64
+
+
+def test_a_link_report_about_abuse_material_never_keeps_a_picture(engine):
+    walk = Walk(engine)
+    walk.command("link")
+    walk.press("link_kind.csam")
+    walk.do(EventKind.MEDIA, media=MediaRef(MediaKind.PHOTO, "file-2", 56))
+    assert any(isinstance(a, DeleteIncoming) for a in walk.actions) and walk.state.media == []
+
+
+def test_a_link_must_look_like_a_link_and_is_kept_as_typed(engine):
+    walk = Walk(engine)
+    walk.command("link")
+    walk.press("link_kind.scam")
+    walk.text("no idea")
+    assert walk.step == "link_url" and walk.says[0].text == engine.say("en", "link.invalid")
+    walk.text("tiktok.com/@seller")
+    assert walk.state.answers["link"] == "tiktok.com/@seller" and walk.step == "link_where"
