@@ -43,8 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", help="SQLAlchemy URL for Oberih (default: a temporary SQLite file); "
                         "a PostgreSQL URL (postgresql+asyncpg://…) is allowed")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile Oberih's process during the flat-out phase "
-                        "and write pstats to FILE")
+    parser.add_argument("--profile", metavar="FILE", help="profile Oberih's event-loop thread during the "
+                        "flat-out phase: FILE.txt or FILE.html with pyinstrument (not in requirements: pip install "
+                        "pyinstrument), any other name: cProfile pstats")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo bot")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
     args = parser.parse_args(argv)
@@ -100,10 +101,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for phase in phases(args):
                 profiling = args.profile and phase.mode == "flat"
                 if profiling:
-                    await target.ask("profile_on")
+                    await target.ask("profile_on", path=str(Path(args.profile).resolve()))
                 result["oberih"][phase.name] = await measure(tg, target, script, phase, next(users))
                 if profiling:
-                    await target.ask("profile_off", path=str(Path(args.profile).resolve()))
+                    await target.ask("profile_off")
                 await target.ask("settle")
             result["oberih"]["internals"] = {k: v for k, v in (await target.ask("usage")).items()
                                              if k in ("rate_buckets_per_chat", "flood_windows")}

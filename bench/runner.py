@@ -189,9 +189,14 @@ async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase
             ("p50", percentile(window, 50)), ("p90", percentile(window, 90)), ("p99", percentile(window, 99)),
             ("max", max(window, default=None)), ("mean", sum(window) / len(window) if window else None))},
         "bot_cpu_percent": round(100 * (end_usage["cpu"] - begin_usage["cpu"]) / elapsed, 1),
+        "bot_loop_thread_cpu_percent": round(100 * (end_usage["loop_thread"] - begin_usage["loop_thread"]) / elapsed, 1),
+        "bot_other_threads_cpu_percent": round(
+            100 * (end_usage["other_threads"] - begin_usage["other_threads"]) / elapsed, 1),
         "fake_cpu_percent": round(100 * (end_cpu - begin_cpu) / elapsed, 1),
         "api_calls_per_step": {m: round(n / len(window), 2) for m, n in methods.most_common()} if window else {},
         "api_errors": failed,
+        "sql_per_step": ({name: round((end_usage["sql"][name] - begin_usage["sql"][name]) / len(window), 2)
+                          for name in end_usage["sql"]} if window and "sql" in end_usage else None),
         "reports_completed": children.reports_done,
         "unanswered_after_drain": unanswered,
         "unexpected_messages": children.unexpected,

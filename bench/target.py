@@ -21,6 +21,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -37,12 +38,27 @@ RAISED_LIMITS = dict(rate_global_per_second=HUGE, rate_chat_per_second=HUGE, rat
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of the event-loop thread and of all other threads (aiosqlite runs one per connection)."""
+    main, ticks = threading.main_thread().native_id, os.sysconf("SC_CLK_TCK")
+    out = {"loop_thread": 0.0, "other_threads": 0.0}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        out["loop_thread" if int(task) == main else "other_threads"] += seconds
+    return out
+
+
 def usage() -> dict[str, Any]:
     self = resource.getrusage(resource.RUSAGE_SELF)
     with open("/proc/self/statm") as statm:
         rss_kb = int(statm.read().split()[1]) * PAGE_KB
     traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else (None, None)
-    return {"cpu": self.ru_utime + self.ru_stime, "rss_kb": rss_kb, "maxrss_kb": self.ru_maxrss,
+    return {"cpu": self.ru_utime + self.ru_stime, **thread_cpu(), "rss_kb": rss_kb, "maxrss_kb": self.ru_maxrss,
             "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
 
 
@@ -61,6 +77,8 @@ class Oberih:
             database_url=self.args.database or f"sqlite+aiosqlite:///{data_dir / 'oberih.db'}",
             default_language="en", log_level="WARNING", **RAISED_LIMITS)
         self.app = await build_app(settings)
+        self.sql = {"statements": 0, "commits": 0, "rollbacks": 0}
+        self._count_sql(self.app.db.engine.sync_engine)
         self.stop_event = asyncio.Event()
         self.task = asyncio.create_task(run_app(self.app, self.stop_event))
         for _ in range(1000):
@@ -70,6 +88,18 @@ class Oberih:
                 return
             await asyncio.sleep(0.01)
         raise TimeoutError("Oberih did not start")
+
+    def _count_sql(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        def count(name: str) -> Any:
+            def listener(*_: Any) -> None:
+                self.sql[name] += 1
+            return listener
+
+        event.listen(engine, "before_cursor_execute", count("statements"))
+        event.listen(engine, "commit", count("commits"))
+        event.listen(engine, "rollback", count("rollbacks"))
 
     async def settle(self, timeout: float) -> bool:
         """Wait until nothing waits in the inbox or the outbox and no send is in flight."""
@@ -85,7 +115,7 @@ class Oberih:
 
     def internals(self) -> dict[str, Any]:
         return {"rate_buckets_per_chat": self.app.worker.limits.chats,
-                "flood_windows": len(self.app.conversations._recent)}
+                "flood_windows": len(self.app.conversations._recent), "sql": dict(self.sql)}
 
     async def stop(self) -> None:
         self.stop_event.set()
@@ -182,6 +212,30 @@ class Memory:
                 "rss_kb_before_snapshot": rss_kb}
 
 
+def start_profile(path: str) -> Any:
+    """Profile the event-loop thread until the returned function is called, which writes `path`:
+    a pyinstrument text or HTML report for *.txt / *.html (if pyinstrument is installed), else
+    cProfile statistics (pstats) measured in CPU time of that thread."""
+    if path.endswith((".txt", ".html")):
+        from pyinstrument import Profiler
+
+        sampler = Profiler(interval=0.0005, async_mode="disabled")
+        sampler.start()
+
+        def stop_sampler() -> None:
+            sampler.stop()
+            text = sampler.output_html() if path.endswith(".html") else sampler.output_text(unicode=True, show_all=False)
+            Path(path).write_text(text)
+        return stop_sampler
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+
+    def stop_profile() -> None:
+        profile.disable()
+        profile.dump_stats(path)
+    return stop_profile
+
+
 async def serve(args: argparse.Namespace) -> None:
     bot: Oberih | Echo = Oberih(args) if args.kind == "oberih" else Echo(args)
     loop = asyncio.get_running_loop()
@@ -209,13 +263,11 @@ async def serve(args: argparse.Namespace) -> None:
         elif name == "growth":
             say(**memory.growth(), **usage(), **bot.internals())
         elif name == "profile_on":
-            profile = cProfile.Profile()
-            profile.enable()
+            profile = start_profile(command["path"])
             say(ok=True)
         elif name == "profile_off":
             if profile is not None:
-                profile.disable()
-                profile.dump_stats(command["path"])
+                profile()
             say(ok=profile is not None)
             profile = None
         elif name == "stop":

@@ -126,7 +126,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
     dispatcher.include_routers(groups_router(), staff_router(), child_router())
     app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox.wake, privacy.pseudonym)
     app.inbox.handlers["telegram"] = app.telegram.handle
-    app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats)
+    app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats, settings.admin_ids)
 
 
 def _tell_staff(outbox: Outbox):

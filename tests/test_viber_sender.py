@@ -195,6 +195,7 @@ async def test_without_a_file_fetcher_only_the_caption_goes(env: Any) -> None:
     await env.sender.send(item("staff_copy", payload), Limits())
     [message] = env.viber.messages_to(CHILD)
     assert message["type"] == "text" and message["text"].startswith("💬 Counsellor")
+    assert env.engine.say("uk", "notice.viber_file_unavailable") in message["text"]  # the note, in the child's language
     assert len(env.media) == 0
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
-    TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNotFound, TelegramRetryAfter,
+    TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNotFound, TelegramRetryAfter,
 )
 from aiogram.types import (
     InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, InputMediaVideo,
@@ -22,6 +23,8 @@ from handlers.telegram.cards import card_keyboard, card_text, topic_name
 log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
+STAFF_CHAT_RETRY = 60.0  # seconds between tries while a staff chat is unreachable
+ADMIN_ALARM_EVERY = 3600.0
 ALBUM_LIMIT = 10
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -56,8 +59,9 @@ def keyboard(rows: list) -> InlineKeyboardMarkup | None:
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot, db: Any, engine: Engine, chats: StaffChats) -> None:
-        self.bot, self.db, self.engine, self.chats = bot, db, engine, chats
+    def __init__(self, bot: Bot, db: Any, engine: Engine, chats: StaffChats, admin_ids: tuple[int, ...] = ()) -> None:
+        self.bot, self.db, self.engine, self.chats, self.admin_ids = bot, db, engine, chats, admin_ids
+        self._told_admins: dict[str, float] = {}
 
     @property
     def lang(self) -> str:
@@ -75,12 +79,28 @@ class TelegramSender:
             if item.target != "child":
                 self._move_chat(item.target, error.migrate_to_chat_id)
             raise DeliveryError("chat migrated") from None
-        except TelegramForbiddenError:
-            raise DeliveryError("blocked", permanent=item.target == "child") from None
-        except (TelegramBadRequest, TelegramNotFound) as error:
-            reason = _reason(error)
-            # A staff chat that is unreachable is a configuration problem to wait out, not a lost message.
-            raise DeliveryError(reason, permanent=item.target == "child") from None
+        except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound) as error:
+            reason = "blocked" if isinstance(error, TelegramForbiddenError) else _reason(error)
+            if item.target == "child":
+                raise DeliveryError(reason, permanent=True) from None
+            # The bot was removed from a staff chat, or lost its rights: a configuration problem to
+            # wait out, never a reason to drop a card. Admins are told; the item waits and retries.
+            await self._tell_admins(item.target, reason)
+            raise DeliveryError(reason, retry_after=STAFF_CHAT_RETRY) from None
+
+    async def _tell_admins(self, target: str, reason: str) -> None:
+        """A private message to each admin, at most once an hour per chat (best effort)."""
+        now = time.monotonic()
+        if now - self._told_admins.get(target, -ADMIN_ALARM_EVERY) < ADMIN_ALARM_EVERY:
+            return
+        self._told_admins[target] = now
+        log.error("a staff chat is unreachable; deliveries wait", extra={"chat": target, "reason": reason})
+        text = self.engine.say(self.lang, "operator.chat_unreachable", role=target, reason=reason)
+        for admin in self.admin_ids:
+            try:
+                await self.bot.send_message(admin, text)
+            except TelegramAPIError:
+                pass  # the admin never started a private chat with the bot: the log line remains
 
     def _move_chat(self, target: str, new_id: int) -> None:
         log.error("the %s chat moved to a new id: set %s_CHAT_ID=%s", target, target.upper(), new_id)
@@ -150,7 +170,12 @@ class TelegramSender:
         try:
             return await self._case_item(item, case, chat_id, limits)
         except TelegramBadRequest as error:
-            if "thread not found" not in str(error).lower() and "topic" not in str(error).lower():
+            problem = str(error).lower()
+            if "topic_closed" in problem:
+                # Staff closed the topic; a case still being worked on reopens it.
+                await self.bot.reopen_forum_topic(chat_id, getattr(case, f"{item.target}_topic_id"))
+                return await self._case_item(item, case, chat_id, limits)
+            if "thread not found" not in problem and "topic_deleted" not in problem:
                 raise
             # Staff deleted the topic: open a new one with the card, then send this item there.
             log.warning("case topic was deleted; recreating it", extra={"case": case.number})

@@ -161,7 +161,11 @@ async def on_topic_message(message: Message, tx: Any, casework: Casework, target
         return  # not staff: never relayed
     case = await _topic_case(message, tx, target)
     if case is None:
-        return  # the General topic or an unrelated one: nothing goes to a child from there
+        # Nothing goes to a child from General; say so to someone who answers the bot there.
+        replied = message.reply_to_message
+        if not message.is_topic_message and replied is not None and replied.from_user and replied.from_user.is_bot:
+            await message.reply(casework.engine.say(casework.lang, "operator.general_hint"))
+        return
     if message.text is not None:
         if message.text.startswith("//"):
             return  # an internal note between staff
