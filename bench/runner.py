@@ -197,6 +197,10 @@ async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase
         "api_errors": failed,
         "sql_per_step": ({name: round((end_usage["sql"][name] - begin_usage["sql"][name]) / len(window), 2)
                           for name in end_usage["sql"]} if window and "sql" in end_usage else None),
+        "sql_statements_per_step": ({shape: round((n - begin_usage["sql_shapes"].get(shape, 0)) / len(window), 2)
+                                     for shape, n in sorted(end_usage["sql_shapes"].items(), key=lambda kv: -kv[1])
+                                     if n - begin_usage["sql_shapes"].get(shape, 0)}
+                                    if window and "sql_shapes" in end_usage else None),
         "reports_completed": children.reports_done,
         "unanswered_after_drain": unanswered,
         "unexpected_messages": children.unexpected,

@@ -90,14 +90,25 @@ class Oberih:
         raise TimeoutError("Oberih did not start")
 
     def _count_sql(self, engine: Any) -> None:
+        from collections import Counter
+
         from sqlalchemy import event
+
+        self.shapes: Counter[str] = Counter()  # statements by their first words (no values: they are bound)
+
+        def statement(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+            self.sql["statements"] += 1
+            words = sql.split()
+            table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")),
+                         "")
+            self.shapes[f"{words[0].upper()} {table.strip(chr(34))}"] += 1
 
         def count(name: str) -> Any:
             def listener(*_: Any) -> None:
                 self.sql[name] += 1
             return listener
 
-        event.listen(engine, "before_cursor_execute", count("statements"))
+        event.listen(engine, "before_cursor_execute", statement)
         event.listen(engine, "commit", count("commits"))
         event.listen(engine, "rollback", count("rollbacks"))
 
@@ -115,7 +126,8 @@ class Oberih:
 
     def internals(self) -> dict[str, Any]:
         return {"rate_buckets_per_chat": self.app.worker.limits.chats,
-                "flood_windows": len(self.app.conversations._recent), "sql": dict(self.sql)}
+                "flood_windows": len(self.app.conversations._recent), "sql": dict(self.sql),
+                "sql_shapes": dict(self.shapes)}
 
     async def stop(self) -> None:
         self.stop_event.set()

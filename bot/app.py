@@ -106,6 +106,10 @@ async def build_app(settings: Settings, staff_channel: str = "telegram", clock: 
         app.viber = ViberChannel(settings, db, engine, conversations, inbox.wake, privacy)
         inbox.handlers["viber"] = app.viber.handle
         app.senders["viber"] = app.viber.sender
+        if app.bot is not None:
+            from handlers.viber.media import telegram_fetcher
+
+            app.viber.sender.fetch_file = telegram_fetcher(app.bot)  # counsellors' photos reach Viber children
     return app
 
 
@@ -158,7 +162,8 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
             app.tasks.append(asyncio.create_task(app.telegram.poll(loops_stop), name="telegram-polling"))
     if app.viber is not None:
         webhooks.append((urlparse(settings.viber_webhook_url).path or "/", app.viber.webhook))
-    web_app = build_web_app(app.db, app.metrics, lambda: all(not t.done() for t in app.tasks), webhooks)
+    web_app = build_web_app(app.db, app.metrics, lambda: all(not t.done() for t in app.tasks), webhooks,
+                            list(app.viber.routes) if app.viber is not None else [])
     app.runner = web.AppRunner(web_app, access_log=None)
     await app.runner.setup()
     await web.TCPSite(app.runner, settings.web_host, settings.web_port).start()

@@ -95,6 +95,7 @@ class _Turn:
         self.slots: dict[str, str] = {}
         self.forgotten = False
         self.deletions: list[int] = []
+        self.quick_exit = False
         self.lang = service.engine.default_language
 
     async def perform(self, state: State, actions: tuple, previous: State | None) -> State:
@@ -113,6 +114,7 @@ class _Turn:
                 case Forget():
                     await self._forget()
                 case QuickExit():
+                    self.quick_exit = True
                     self.deletions += await self.tx.chat_messages.for_conversation(self.key)
                     self.deletions += [self.child.message_id] if self.child.message_id else []
                     await self.tx.chat_messages.delete_for(self.key)
@@ -128,7 +130,8 @@ class _Turn:
 
     async def flush(self, flood: int) -> None:
         outbox, child = self.service.outbox, self.child
-        if self.deletions:
+        if self.deletions or self.quick_exit:
+            # Quick exit always queues this: channels that cannot delete send their advice instead.
             payload = {"message_ids": self.deletions, "lang": self.lang}  # lang: for channels that cannot delete
             await outbox.to_child(self.tx, child.channel, self.key, "delete_messages", payload)
         replies = self.replies

@@ -35,9 +35,11 @@ class InboxProcessor:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.wake.clear()  # before the round: a wake-up during it is kept for the next one
             if await self.run_once() == 0:
                 self.idle.set()
-                self.wake.clear()
+                if stop.is_set():
+                    return
                 delay = min((at - time.monotonic() for at in self._retry_at.values()), default=5.0)
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=max(0.05, min(delay, 5.0)))

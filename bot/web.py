@@ -10,7 +10,9 @@ from bot.metrics import Metrics
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 
-def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], webhooks: list[Route]) -> web.Application:
+def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], webhooks: list[Route],
+                  routes: list[tuple[str, str, Any]] = ()) -> web.Application:
+    """`routes`: (method, path, handler) a channel needs besides its webhook (Viber's media links)."""
     async def on_health(request: web.Request) -> web.Response:
         database = await db.ping()
         depth = None
@@ -32,4 +34,6 @@ def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], we
     app.router.add_get("/metrics", on_metrics)
     for path, handler in webhooks:
         app.router.add_post(path, handler)
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
     return app

@@ -126,6 +126,11 @@ class Phone:
     async def report(self, what: str, *, urgent_words: bool = False, consent: str = "consent.counsellor",
                      reply: str = "reply.yes", via_help: bool = False, photos: int = 0) -> StoredMessage:
         """The whole report flow; returns the bot's confirmation (report.sent)."""
+        await self.tell(what, urgent_words=urgent_words, via_help=via_help, photos=photos)
+        return await self.agree(consent, reply)
+
+    async def tell(self, what: str, *, urgent_words: bool = False, via_help: bool = False, photos: int = 0) -> None:
+        """The report up to the summary: nothing has left the bot yet."""
         self.send("/help" if via_help else "/start")
         if via_help:
             await self.press("help.tell")
@@ -144,6 +149,10 @@ class Phone:
             self.after = self.tg.user_sends_photo(self.user_id).message_id
             await self.expect_key("screenshots.got")
         await self.press("screenshots.done")
+        await self.expect(what[:30])  # the summary
+
+    async def agree(self, consent: str = "consent.counsellor", reply: str = "reply.yes") -> StoredMessage:
+        """The summary is right, whom to tell, answer or not: the report is sent."""
         await self.press("summary.correct")
         await self.press(consent)
         await self.press(reply)

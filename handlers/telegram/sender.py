@@ -115,7 +115,7 @@ class TelegramSender:
         payload = item.payload
         chat_id = await self._child_chat(item)
         if item.kind == Kind.DELETE_MESSAGES:
-            ids = sorted(set(payload["message_ids"]))
+            ids = sorted(set(payload["message_ids"]))  # may be empty: nothing recent to clear
             for start in range(0, len(ids), 100):  # deleteMessages takes at most 100 ids
                 try:
                     await self.bot.delete_messages(chat_id, ids[start:start + 100])
@@ -254,7 +254,11 @@ class TelegramSender:
             group = [m for m in media if m["kind"] in kinds]
             for start in range(0, len(group), ALBUM_LIMIT):
                 await limits.acquire_extra(item)
-                await self.bot.send_media_group(chat_id, [_input_media(m) for m in group[start:start + ALBUM_LIMIT]], **common)
+                album = group[start:start + ALBUM_LIMIT]
+                if len(album) == 1:  # Telegram albums need two to ten items
+                    await self._send_one(chat_id, album[0], None, common)
+                else:
+                    await self.bot.send_media_group(chat_id, [_input_media(m) for m in album], **common)
         for single in media:
             if single["kind"] in ("voice", "audio", "animation"):
                 await limits.acquire_extra(item)
