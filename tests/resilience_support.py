@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,43 @@ class ScriptedTelegram(FakeTelegram):
         super().__init__(*args, **kwargs)
         self.rules: dict[str, Rule] = {}
         self.refused: list[tuple[str, str, dict[str, Any]]] = []  # (rule name, method, params)
+        self._once: tuple[float, int, tuple[Any, ...], frozenset[str]] | None = None
+        self._faulted: set[str] = set()
+        self._params: dict[str, Any] = {}
+
+    def fail_once_each(self, rate: float, seed: int, codes: tuple[Any, ...] = (429, 500, "drop"),
+                       methods: tuple[str, ...] = ()) -> None:
+        """Like `set_fault_rate`, but decided per request content rather than per arrival: a share
+        `rate` of the distinct requests (same method, chat, thread and text) fails on its first try
+        only, with one of `codes` (429 carries retry_after 1; "drop" closes the connection). Which
+        ones fail is fixed by the seed whatever the timing, and no message fails twice in a row, so a
+        test never waits for long back-offs. `rate=0` switches it off."""
+        self._once = (rate, seed, tuple(codes), frozenset(m.lower() for m in methods)) if rate else None
+
+    async def _read_params(self, request: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        params, uploads = await super()._read_params(request)
+        self._params = params  # read by _next_fault, which _handle calls with no await in between
+        return params, uploads
+
+    def _next_fault(self, method: str) -> tuple[Any, ...] | None:
+        scripted = super()._next_fault(method)
+        if scripted is not None or self._once is None:
+            return scripted
+        rate, seed, codes, methods = self._once
+        if methods and method.lower() not in methods:
+            return None
+        p = self._params
+        key = "|".join(str(p.get(name)) for name in (
+            "chat_id", "message_thread_id", "message_id", "callback_query_id", "name", "text", "from_chat_id"))
+        key = f"{method}|{key}"
+        if key in self._faulted:
+            return None
+        draw = int.from_bytes(hashlib.sha256(f"{seed}|{key}".encode()).digest()[:8], "big") / 2**64
+        if draw >= rate:
+            return None
+        self._faulted.add(key)
+        code = codes[int(draw / rate * len(codes)) % len(codes)]
+        return ("drop",) if code == "drop" else ("fail", code, 1, None)
 
     def refuse(self, name: str, method: str, **params: Any) -> None:
         """Refuse calls of `method` whose parameters include all of `params` (chat_id compared as int)."""

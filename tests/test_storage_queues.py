@@ -156,7 +156,6 @@ async def test_concurrent_claimers_never_share_an_item(
         await other.close()
     ids = [item_id for _, item_id, _ in claims]
     assert len(ids) == len(set(ids)) == 60
-    assert {owner[0] for owner, _, _ in claims} == {"a", "b"}
     for lane in {lane for _, _, lane in claims}:
         in_lane = [item_id for _, item_id, claimed_lane in claims if claimed_lane == lane]
         assert in_lane == sorted(in_lane)  # a lane's items left one at a time, in id order
