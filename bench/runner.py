@@ -42,8 +42,10 @@ class TargetDied(RuntimeError):
 class Target:
     """The bot process (bench/target.py), driven by JSON lines."""
 
-    def __init__(self, kind: str, api: str, data_dir: Path, database: str | None, trace: bool) -> None:
+    def __init__(self, kind: str, api: str, data_dir: Path, database: str | None, trace: bool,
+                 pin_generics: bool = False) -> None:
         self.kind, self.api, self.data_dir, self.database, self.trace = kind, api, data_dir, database, trace
+        self.pin_generics = pin_generics
         self.log_path = data_dir / f"{kind}.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.ready: dict[str, Any] = {}
@@ -57,6 +59,8 @@ class Target:
             command += ["--database", self.database]
         if self.trace:
             command.append("--trace")
+        if self.pin_generics:
+            command.append("--pin-generics")
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(self.log_path, "wb") as log:
             self.proc = await asyncio.create_subprocess_exec(
@@ -103,14 +107,14 @@ class Target:
 
 
 @contextlib.asynccontextmanager
-async def bot_under_test(kind: str, data_dir: Path, database: str | None,
-                         trace: bool = False) -> AsyncIterator[tuple[BenchTelegram, Target]]:
+async def bot_under_test(kind: str, data_dir: Path, database: str | None, trace: bool = False,
+                         pin_generics: bool = False) -> AsyncIterator[tuple[BenchTelegram, Target]]:
     """A fresh fake server (with the operator and police forum chats) and the bot polling it."""
     async with BenchTelegram(token=TOKEN) as tg:
         tg.add_group(OPERATOR, "Operators", is_forum=True)
         tg.add_group(POLICE, "Police", is_forum=True)
         tg.add_member(OPERATOR, ADMIN, "administrator")
-        target = Target(kind, tg.base_url, data_dir, database, trace)
+        target = Target(kind, tg.base_url, data_dir, database, trace, pin_generics)
         try:
             await target.start()
             await tg.wait_for(lambda fake: fake.calls_of("getUpdates"), timeout=60, what="the bot polls")

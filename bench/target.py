@@ -62,6 +62,24 @@ def usage() -> dict[str, Any]:
             "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
 
 
+PINNED: list[Any] = []
+
+
+def pin_response_types() -> int:
+    """Diagnostic (--pin-generics), not the bot's behaviour: keep a strong reference to aiogram's
+    `Response[T]` for every API method. pydantic keeps parametrized generic models only in a
+    WeakValueDictionary, so once the cyclic garbage collector frees `Response[Message]`, aiogram's
+    `check_response` builds the class again (a few ms) on the next API call."""
+    import aiogram.methods as methods
+
+    for name in dir(methods):
+        cls = getattr(methods, name)
+        if isinstance(cls, type) and issubclass(cls, methods.TelegramMethod) and cls is not methods.TelegramMethod:
+            with contextlib.suppress(Exception):
+                PINNED.append(methods.Response[cls.__returning__])
+    return len(PINNED)
+
+
 class Oberih:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -259,8 +277,9 @@ async def serve(args: argparse.Namespace) -> None:
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
+    pinned = pin_response_types() if args.pin_generics else 0
     await bot.start()
-    say(ready=True, pid=os.getpid(), **usage())
+    say(ready=True, pinned_response_types=pinned, pid=os.getpid(), **usage())
     while line := await reader.readline():
         command = json.loads(line)
         name = command["cmd"]
@@ -297,6 +316,7 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--database")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--pin-generics", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.kind == "oberih":

@@ -54,9 +54,6 @@ def staff_press(tg: ScriptedTelegram, engine: Any, card: Any, key: str, user_id:
 OUTBOUND = ("sendMessage", "createForumTopic", "editMessageText", "editMessageReplyMarkup", "sendMediaGroup",
             "copyMessage", "answerCallbackQuery", "deleteMessages")
 
-OUTBOUND = ("sendMessage", "createForumTopic", "editMessageText", "editMessageReplyMarkup", "sendMediaGroup",
-            "copyMessage", "answerCallbackQuery", "deleteMessages")
-
 
 async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_and_drops(tmp_path, tg):
     async with running_bot(bot_settings(tmp_path, tg)) as app:
@@ -91,18 +88,18 @@ async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_
         for n, (child, confirmation) in enumerate(zip(children, confirmations)):
             number_of[n] = next(number for number in cases if number in confirmation.text)
 
-        # An admin takes each case from its card and answers the child in the topic.
-        for n, child in enumerate(children):
-            case = cases[number_of[n]]
-            card = await tg.wait_for(lambda t: next(iter(cards_in(t, OPERATOR, engine, case.number)), None), WAIT,
+        # An admin takes each case from its card and answers the child in its topic.
+        async def take_and_answer(n: int, child: Phone) -> None:
+            number = number_of[n]
+            card = await tg.wait_for(lambda t: next(iter(cards_in(t, OPERATOR, engine, number)), None), WAIT,
                                      f"card of case {n}")
             staff_press(tg, engine, card, "operator.button.take")
-            await child.expect_key("notice.taken", case_number=case.number)
-            topic = card.thread_id
+            await child.expect_key("notice.taken", case_number=number)
             tg.user_sends_text(ADMIN, f"Answer for child {n}: you did the right thing", chat_id=OPERATOR,
-                               thread_id=topic)
-        for n, child in enumerate(children):
+                               thread_id=card.thread_id)
             await child.expect(f"Answer for child {n}: you did the right thing")
+
+        await asyncio.gather(*(take_and_answer(n, child) for n, child in enumerate(children)))
         print('answers', time.monotonic()-t0)
         await settled(app, tg, timeout=60)
         print('settled', time.monotonic()-t0)
@@ -112,7 +109,6 @@ async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_
         assert {c.injected for c in injected} == {"fail", "drop"}, injected
         assert any(c.error_code == 429 for c in injected) and any(c.error_code == 500 for c in injected)
         assert {c.method for c in injected} >= {"getUpdates", "sendMessage", "createForumTopic", "editMessageText"}
-        assert {c.method for c in injected} >= {"getUpdates", "sendMessage"}
 
         # One topic per case, one card per topic, and no card anywhere else.
         topics = tg.topics(OPERATOR)
