@@ -98,6 +98,17 @@ class Renderer:
         return next((s for s in self.content.steps.values() if s.field == field and s.summary), None)
 
 
+def split_text(text: str, limit: int) -> list[str]:
+    """Long texts go as several messages (each platform has its limit), cut at line ends where possible."""
+    parts = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return parts + [text]
+
+
 def defang(link: str) -> str:
     """hxxps://example[.]com/x and [@]name: readable and copyable by staff, never a live link."""
     return link.replace("http", "hxxp").replace(".", "[.]").replace("@", "[@]")

@@ -69,6 +69,10 @@ class ScriptedTelegram(FakeTelegram):
             return called.lower() == method.lower() and all(_same(given.get(k), v) for k, v in params.items())
         self.rules[name] = rule
 
+    def refuse_when(self, name: str, rule: Rule) -> None:
+        """Refuse calls for which `rule(method, params)` holds."""
+        self.rules[name] = rule
+
     def allow(self, name: str) -> None:
         self.rules.pop(name, None)
         self._bump()

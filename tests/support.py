@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -176,10 +178,7 @@ def card_of(tg: FakeTelegram, chat: int = OPERATOR) -> StoredMessage:
     return next(m for m in tg.messages_in(chat, topic.thread_id) if m.from_bot)
 
 
-def clock_at(moment: "datetime") -> Any:
+def clock_at(moment: datetime) -> Any:
     """A clock that starts at `moment` and runs at real speed (retries and leases still move on)."""
-    import time as _time
-    from datetime import timedelta
-
-    started = _time.monotonic()
-    return lambda: moment + timedelta(seconds=_time.monotonic() - started)
+    started = time.monotonic()
+    return lambda: moment + timedelta(seconds=time.monotonic() - started)

@@ -1,17 +1,9 @@
 """A child reports in Telegram from /start to a case number, through the real dispatcher and real HTTP."""
 from __future__ import annotations
 
-import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support import OPERATOR, Child, bot_settings, report, running_bot, settled, staff_world
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
-        staff_world(fake)
-        yield fake
+from tests.support import OPERATOR, Child, bot_settings, report, running_bot, settled
 
 
 async def test_a_child_reports_from_start_to_a_stored_case(tmp_path, tg):

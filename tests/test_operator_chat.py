@@ -7,17 +7,10 @@ import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import (
-    ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, report, running_bot, settled, staff_world,
+    ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, report, running_bot, settled,
 )
 
 CHILD = 601
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
-        staff_world(fake)
-        yield fake
 
 
 @pytest.fixture

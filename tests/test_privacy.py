@@ -6,23 +6,14 @@ import logging
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.logs import JsonFormatter
-from tests.fakes.telegram_api import FakeTelegram
 from tests.support import (
-    ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, report, running_bot, settled, staff_world,
+    ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, report, running_bot, settled,
 )
 
 CHILD_ID = 987654321
 STORY = "Maksym from 7-B sends my diary pages to everyone"
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
-        staff_world(fake)
-        yield fake
 
 
 async def journey(app, tg) -> Child:

@@ -7,18 +7,11 @@ import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import (
-    ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, clock_at, grant, running_bot, staff_world,
+    ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, clock_at, grant, running_bot,
 )
 
 DAYTIME_IN_KYIV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 12:00 in Kyiv, inside office hours
 NIGHT_IN_KYIV = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 01:00 in Kyiv
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(token="123456:TEST-TOKEN") as fake:
-        staff_world(fake)
-        yield fake
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from dialogs.validate import load_content
 from handlers.viber.api import ViberApi
 from handlers.viber.convert import message_event
 from handlers.viber.media import MediaStore, telegram_fetcher
-from handlers.viber.render import MAX_BUTTONS, TEXT_LIMIT, keyboard, split_text
+from dialogs.render import split_text
+from handlers.viber.render import MAX_BUTTONS, TEXT_LIMIT, keyboard
 from handlers.viber.sender import ViberSender
 from storage import Database
 from tests.fakes.telegram_api import FakeTelegram
@@ -111,7 +112,7 @@ def test_keyboards_stay_within_vibers_limits() -> None:
     assert [b["Columns"] for b in wide["Buttons"]] == [3, 3, 3, 3, 6]
     assert all(b["ActionType"] == "reply" and b["Rows"] == 1 for b in wide["Buttons"])
     assert keyboard([]) is None
-    assert split_text("short") == ["short"]
+    assert split_text("short", TEXT_LIMIT) == ["short"]
 
 
 @pytest.mark.parametrize(("status", "permanent"), [(6, True), (5, True)])

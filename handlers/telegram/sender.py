@@ -18,6 +18,7 @@ from aiogram.types import (
 from bot.delivery import DeliveryError
 from bot.outbox import Kind
 from dialogs.engine import Engine
+from dialogs.render import split_text
 from handlers.telegram.cards import card_keyboard, card_text, topic_name
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,6 @@ class StaffChats:
 
     def of(self, target: str) -> int | None:
         return self.operator if target == "operator" else self.police
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Long texts go as several messages, cut at line ends where possible."""
-    parts = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return parts + [text]
 
 
 def keyboard(rows: list) -> InlineKeyboardMarkup | None:
@@ -126,7 +116,7 @@ class TelegramSender:
             source = self.chats.of(payload["chat"])
             sent = await self.bot.copy_message(chat_id, source, payload["message_id"], caption=payload.get("caption"))
             return {"message_ids": [sent.message_id]}
-        parts = split_text(payload["text"])
+        parts = split_text(payload["text"], TEXT_LIMIT)
         ids = []
         for index, part in enumerate(parts):
             if index:
@@ -220,7 +210,7 @@ class TelegramSender:
                 chat_id, text, message_thread_id=topic_id, reply_markup=self._card_buttons(target, case),
                 protect_content=True, link_preview_options=NO_PREVIEW)
             case = await self._store(case.id, **{f"{target}_card_message_id": card.message_id})
-            for part in split_text(overflow) if overflow else ():
+            for part in split_text(overflow, TEXT_LIMIT) if overflow else ():
                 await limits.acquire_extra(item)
                 await self.bot.send_message(chat_id, part, message_thread_id=topic_id, protect_content=True,
                                             link_preview_options=NO_PREVIEW)
@@ -270,7 +260,7 @@ class TelegramSender:
         common = {"message_thread_id": topic, "protect_content": True}
         if media is None:
             sent = [await self.bot.send_message(chat_id, part, link_preview_options=NO_PREVIEW, **common)
-                    for part in split_text(f"{label}\n{payload['text']}")]
+                    for part in split_text(f"{label}\n{payload['text']}", TEXT_LIMIT)]
         else:
             sent = [await self._send_one(chat_id, media, f"{label}\n{payload.get('text') or ''}".strip()[:1024], common)]
         async with self.db.transaction() as tx:

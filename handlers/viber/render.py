@@ -5,23 +5,14 @@ from typing import Any
 
 from viberbot.api.messages import TextMessage
 
+from dialogs.render import split_text
+
 TEXT_LIMIT = 7000  # characters in one Viber text message
 MAX_BUTTONS = 24  # buttons in one keyboard
 LABEL_LIMIT = 250
 ACTION_BODY_LIMIT = 4096
 GRID = 6  # a keyboard row is six columns wide
 MIN_API_VERSION = 6  # "Silent" buttons (the payload is not shown as the child's message) need API 6
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Long texts go as several messages, cut at line ends where possible."""
-    parts = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return parts + [text]
 
 
 def keyboard(rows: list) -> dict[str, Any] | None:
@@ -56,7 +47,7 @@ def _button(label: str, data: str, columns: int) -> dict[str, Any]:
 
 def text_messages(text: str, rows: list | None = None) -> list[TextMessage]:
     """A text as one or more Viber messages; the keyboard goes with the last."""
-    parts = split_text(text or " ")
+    parts = split_text(text or " ", TEXT_LIMIT)
     board = keyboard(rows or [])
     version = MIN_API_VERSION if board else None
     return [TextMessage(text=part, keyboard=board if index == len(parts) - 1 else None, min_api_version=version)
@@ -66,5 +57,5 @@ def text_messages(text: str, rows: list | None = None) -> list[TextMessage]:
 def welcome_body(bot_name: str, text: str, label: str, action: str) -> dict[str, Any]:
     """The answer to `conversation_started`: one message, sent as the HTTP response body (Viber's rule)."""
     board = keyboard([[(label, action)]])
-    return {"sender": {"name": bot_name}, "type": "text", "text": split_text(text)[0],
+    return {"sender": {"name": bot_name}, "type": "text", "text": split_text(text, TEXT_LIMIT)[0],
             "keyboard": board, "min_api_version": MIN_API_VERSION}
