@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CASE_NUMBER_DIGITS = 6
 RECEIPT_WORDS = 3
+RECEIPT_TRIES_PER_DAY = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +205,17 @@ class _Turn:
         await self.tx.chat_messages.delete_for(self.key)
 
     async def _reconnect(self, state: State, code: str) -> State:
+        engine, today = self.service.engine, self.tx.now.date().isoformat()
+        state.receipt_failures = [day for day in state.receipt_failures if day == today]
+        if len(state.receipt_failures) >= RECEIPT_TRIES_PER_DAY:
+            # A receipt code opens a child's case: guessing must not be possible, even slowly.
+            self.replies.append(Say(engine.say(state.lang, "receipt.too_many")))
+            outcome = engine.show(state, "menu")
+            self.replies += [action for action in outcome.actions if isinstance(action, Say)]
+            return outcome.state
         case = await self.tx.cases.by_receipt(self.service.privacy.secret_hash(_normalise(code)))
-        engine = self.service.engine
         if case is None or case.status in ("closed", "spam"):
+            state.receipt_failures.append(today)
             self.replies.append(Say(engine.say(state.lang, "receipt.bad")))
             outcome = engine.show(state, "receipt_entry")
         else:

@@ -146,7 +146,7 @@ class _Turn:
 
     def _on_button(self, event: Incoming) -> str | None:
         parsed = parse_payload(event.text)
-        if parsed and parsed[0] == RATING_STEP and parsed[1].isdigit():
+        if parsed and parsed[0] == RATING_STEP and parsed[1] in ("1", "2", "3"):
             self.actions.append(RateCase(int(parsed[1])))
             return "rated"
         if parsed and parsed[0] == CONVERT_STEP and self.context.open_case is not None:

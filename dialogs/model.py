@@ -166,6 +166,7 @@ class State:
     resume: str | None = None
     urgent: bool = False
     expired: bool = False  # the draft was deleted after DRAFT_TTL_HOURS; said once on return
+    receipt_failures: list[str] = field(default_factory=list)  # days of wrong receipt codes (guessing)
 
     @property
     def has_draft(self) -> bool:
