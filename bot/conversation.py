@@ -5,17 +5,17 @@ import logging
 import re
 import secrets
 import time
-from datetime import timedelta
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bot.outbox import Outbox
 from bot.privacy import Privacy
-from dialogs.engine import Engine
+from dialogs.engine import RATINGS, Engine
 from dialogs.model import (
-    Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase, Reconnect, RelayToCase,
-    Say, State, SubmitCase,
+    Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase,
+    Reconnect, RelayToCase, Say, State, SubmitCase,
 )
 from storage import DuplicateNumber
 
@@ -133,7 +133,7 @@ class _Turn:
         outbox, child = self.service.outbox, self.child
         if self.deletions or self.quick_exit:
             # Quick exit always queues this: channels that cannot delete send their advice instead.
-            payload = {"message_ids": self.deletions, "lang": self.lang}  # lang: for channels that cannot delete
+            payload = {"message_ids": self.deletions, "lang": self.lang}
             await outbox.to_child(self.tx, child.channel, self.key, "delete_messages", payload)
         replies = self.replies
         if flood:  # one kind word when the flood starts, then quiet until it ends
@@ -221,6 +221,7 @@ class _Turn:
         else:
             self.case = await self.tx.cases.update(case.id, conversation_key=self.key, channel=self.child.channel)
             await self.tx.audit.add(case.id, "child", None, "reconnected")
+            await self.service.outbox.notice(self.tx, self.case, "operator.notice.reconnected")
             self.replies.append(Say(engine.say(state.lang, "receipt.ok", case_number=case.number)))
             outcome = engine.show(state, "menu", _context(self.case))
         self.replies += [action for action in outcome.actions if isinstance(action, Say)]
@@ -241,6 +242,8 @@ class _Turn:
         case = await self.tx.cases.latest_for(self.key)
         if case is not None and case.rating is None:
             await self.tx.cases.update(case.id, rating=score)
+            label = self.service.engine.say(self.service.engine.default_language, RATINGS[score])
+            await self.service.outbox.notice(self.tx, case, "operator.notice.rating", score=label)
 
 
 def _normalise(code: str) -> str:

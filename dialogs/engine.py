@@ -17,6 +17,7 @@ PREFIX = "o1"  # callback payloads are versioned: "o1|<step>|<token>"
 MAX_HISTORY = 50
 RATING_STEP = "rate"  # pseudo-steps for buttons the service sends outside the dialog
 CONVERT_STEP = "convert"
+RATINGS = {3: "rating.good", 2: "rating.ok", 1: "rating.bad"}  # the child's one-tap rating of the help
 LINK = re.compile(r"^(?:(?:https?://)?(?:[\w-]+\.)+[a-z]{2,}(?:[/?#]\S*)?|@\w{3,})$", re.IGNORECASE)
 
 
@@ -71,8 +72,7 @@ class Engine:
         return self.render.text(lang, key, **slots)
 
     def rating_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
-        labels = (("rating.good", 3), ("rating.ok", 2), ("rating.bad", 1))
-        return (tuple(Button(self.say(lang, key), payload(RATING_STEP, score)) for key, score in labels),)
+        return (tuple(Button(self.say(lang, key), payload(RATING_STEP, score)) for score, key in RATINGS.items()),)
 
     def convert_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
         return ((Button(self.say(lang, "convert.yes"), payload(CONVERT_STEP, "yes")),),
@@ -146,7 +146,7 @@ class _Turn:
 
     def _on_button(self, event: Incoming) -> str | None:
         parsed = parse_payload(event.text)
-        if parsed and parsed[0] == RATING_STEP and parsed[1] in ("1", "2", "3"):
+        if parsed and parsed[0] == RATING_STEP and parsed[1] in {str(score) for score in RATINGS}:
             self.actions.append(RateCase(int(parsed[1])))
             return "rated"
         if parsed and parsed[0] == CONVERT_STEP and self.context.open_case is not None:
