@@ -21,7 +21,9 @@ class Kind:
     STAFF_TEXT = "staff_text"  # {case_id, role, text}
     STAFF_COPY = "staff_copy"  # {case_id, role, chat, message_id, caption}
     # to the operator or police chat
-    CASE_CARD = "case_card"  # {case_id}: opens the topic if needed, sends the card and the child's files
+    CASE_CARD = "case_card"  # {case_id}: opens the topic if needed and sends the card
+    CARD_PART = "card_part"  # {case_id, text}: the rest of a card too long for one message
+    CASE_FILES = "case_files"  # {case_id, files}: the child's screenshots (an album) or a voice note
     CARD_UPDATE = "card_update"  # {case_id}: edits the card in place
     RELAY = "relay"  # {case_id, text, media, edited, child_message_id}
     NOTICE = "notice"  # {case_id, key, slots}

@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.outbox import Kind, Outbox
 from dialogs.engine import Engine
 from dialogs.model import State
+from storage import ConcurrentUpdate
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
@@ -78,32 +79,46 @@ class Sweeps:
             await self.outbox.general(tx, "operator.digest", count=len(waiting), numbers=", ".join(numbers))
 
     async def expire_drafts(self) -> None:
-        """A report left half-told for DRAFT_TTL_HOURS is deleted; the child is told kindly on return."""
-        async with self.db.transaction() as tx:
-            before = tx.now - timedelta(hours=self.settings.draft_ttl_hours)
-            forget_before = tx.now - timedelta(days=self.settings.retention_days)
-            for conversation in await tx.conversations.stale(before, SWEEP_LIMIT):
-                state = State.from_dict(conversation.state)
-                if state.has_draft:
-                    state.clear_draft()
-                    state.expired = True
-                    if self.engine.is_draft_step(state.step):
-                        state.step = "menu"
-                    await tx.conversations.save(conversation.key, conversation.channel, state.to_dict(),
-                                                expected_version=conversation.version)
-                elif conversation.updated_at < forget_before and await tx.cases.open_for(conversation.key) is None:
-                    await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
+        """A report left half-told for DRAFT_TTL_HOURS is deleted; the child is told kindly on return.
+        Idle conversations without a draft or an open case are deleted after RETENTION_DAYS."""
+        after = None
+        while True:
+            async with self.db.transaction() as tx:
+                before = tx.now - timedelta(hours=self.settings.draft_ttl_hours)
+                page = await tx.conversations.stale(before, SWEEP_LIMIT, after)
+                for conversation in page:
+                    await self._expire(tx, conversation)
+            if len(page) < SWEEP_LIMIT:
+                return
+            after = (page[-1].updated_at, page[-1].key)
+
+    async def _expire(self, tx: Any, conversation: Any) -> None:
+        state = State.from_dict(conversation.state)
+        if state.has_draft:
+            state.clear_draft()
+            state.expired = True
+            if self.engine.is_draft_step(state.step):
+                state.step = "menu"
+            try:
+                await tx.conversations.save(conversation.key, conversation.channel, state.to_dict(),
+                                            expected_version=conversation.version)
+            except ConcurrentUpdate:
+                pass  # the child (or another process) was quicker: nothing is abandoned after all
+        elif (conversation.updated_at < tx.now - timedelta(days=self.settings.retention_days)
+              and await tx.cases.open_for(conversation.key) is None):
+            await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
 
     async def purge_closed(self) -> None:
         """Closed cases past RETENTION_DAYS: keep one anonymous statistics row, delete the rest and the topics."""
         async with self.db.transaction() as tx:
             for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
+                if not await tx.cases.delete(case.id):
+                    continue  # another process purged it first
                 await tx.stats.add(case)
                 for target in ("operator", "police"):
                     topic = getattr(case, f"{target}_topic_id")
                     if topic is not None:
                         await self.outbox.general(tx, None, target=target, kind=Kind.DELETE_TOPIC, topic_id=topic)
-                await tx.cases.delete(case.id)
                 log.info("case purged", extra={"case": case.number})
 
 

@@ -194,10 +194,22 @@ class TelegramSender:
             return {"message_ids": [message.message_id]}
         if item.kind == Kind.RELAY:
             return await self._relay(item.payload, case, target, chat_id, topic)
+        common = {"message_thread_id": topic, "protect_content": True}
+        if item.kind == Kind.CARD_PART:
+            message = await self.bot.send_message(chat_id, item.payload["text"], link_preview_options=NO_PREVIEW, **common)
+            return {"message_ids": [message.message_id]}
+        if item.kind == Kind.CASE_FILES:
+            files = item.payload["files"]
+            if len(files) == 1:  # Telegram albums need two to ten items
+                return {"message_ids": [(await self._send_one(chat_id, files[0], None, common)).message_id]}
+            messages = await self.bot.send_media_group(chat_id, [_input_media(f) for f in files], **common)
+            return {"message_ids": [message.message_id for message in messages]}
         raise DeliveryError(f"unknown kind {item.kind}", permanent=True)
 
     async def _open_topic(self, item: Any, case: Any, chat_id: int, limits: Any) -> dict:
-        """Topic, card, then the child's files; each step recorded so a retry never repeats it."""
+        """Topic, then card, each recorded at once so a retry never repeats it. What follows the card
+        (the rest of a long report, the child's files) is queued in the same commit as the card's id,
+        one item per message, so a failure after the card retries only what is missing."""
         target = item.target
         if getattr(case, f"{target}_topic_id") is None:
             topic = await self.bot.create_forum_topic(chat_id, topic_name(self.engine, self.lang, case))
@@ -209,12 +221,13 @@ class TelegramSender:
             card = await self.bot.send_message(
                 chat_id, text, message_thread_id=topic_id, reply_markup=self._card_buttons(target, case),
                 protect_content=True, link_preview_options=NO_PREVIEW)
-            case = await self._store(case.id, **{f"{target}_card_message_id": card.message_id})
-            for part in split_text(overflow, TEXT_LIMIT) if overflow else ():
-                await limits.acquire_extra(item)
-                await self.bot.send_message(chat_id, part, message_thread_id=topic_id, protect_content=True,
-                                            link_preview_options=NO_PREVIEW)
-            await self._send_files(item, case, chat_id, topic_id, limits)
+            async with self.db.transaction() as tx:
+                case = await tx.cases.update(case.id, **{f"{target}_card_message_id": card.message_id})
+                follow = [(Kind.CARD_PART, {"text": part}) for part in (split_text(overflow, TEXT_LIMIT) if overflow else ())]
+                follow += [(Kind.CASE_FILES, {"files": files}) for files in _file_messages(case)]
+                for kind, payload in follow:
+                    await tx.outbox.add(target, item.channel, item.lane, kind, {"case_id": case.id, **payload},
+                                        priority=item.priority, case_id=case.id)
         return {"topic_id": topic_id, "card_message_id": getattr(case, f"{target}_card_message_id")}
 
     async def _edit_card(self, target: str, case: Any, chat_id: int) -> None:
@@ -233,26 +246,6 @@ class TelegramSender:
         if target != "operator":
             return None  # police read and answer; the case itself is run from the operator chat
         return card_keyboard(self.engine, self.lang, case, self.chats.police is not None)
-
-    async def _send_files(self, item: Any, case: Any, chat_id: int, topic_id: int, limits: Any) -> None:
-        """Screenshots as albums under a spoiler, voice notes as voice: re-sent by file id, never forwarded."""
-        media = list(case.answers.get("media") or [])
-        media += [value["voice"] for value in case.answers.values() if isinstance(value, dict) and "voice" in value]
-        common = {"message_thread_id": topic_id, "protect_content": True}
-        # Telegram albums hold photos and videos together, documents only with documents.
-        for kinds in (("photo", "video"), ("document",)):
-            group = [m for m in media if m["kind"] in kinds]
-            for start in range(0, len(group), ALBUM_LIMIT):
-                await limits.acquire_extra(item)
-                album = group[start:start + ALBUM_LIMIT]
-                if len(album) == 1:  # Telegram albums need two to ten items
-                    await self._send_one(chat_id, album[0], None, common)
-                else:
-                    await self.bot.send_media_group(chat_id, [_input_media(m) for m in album], **common)
-        for single in media:
-            if single["kind"] in ("voice", "audio", "animation"):
-                await limits.acquire_extra(item)
-                await self._send_one(chat_id, single, None, common)
 
     async def _relay(self, payload: dict, case: Any, target: str, chat_id: int, topic: int) -> dict:
         label = self.engine.say(self.lang, "operator.label.child_edited" if payload.get("edited") else "operator.label.child")
@@ -296,6 +289,18 @@ class TelegramSender:
     async def _store(self, case_id: int, **fields: Any) -> Any:
         async with self.db.transaction() as tx:
             return await tx.cases.update(case_id, **fields)
+
+
+def _file_messages(case: Any) -> list[list[dict]]:
+    """The child's files as messages: screenshots in albums (photos and videos together, documents
+    together, at most ten), voice notes and GIFs one by one — re-sent by file id, never forwarded."""
+    media = list(case.answers.get("media") or [])
+    media += [value["voice"] for value in case.answers.values() if isinstance(value, dict) and "voice" in value]
+    messages = []
+    for kinds in (("photo", "video"), ("document",)):
+        group = [m for m in media if m["kind"] in kinds]
+        messages += [group[start:start + ALBUM_LIMIT] for start in range(0, len(group), ALBUM_LIMIT)]
+    return messages + [[m] for m in media if m["kind"] in ("voice", "audio", "animation")]
 
 
 def _input_media(media: dict) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, select, update
+from sqlalchemy import case, delete, func, Row, select, tuple_, update
 
 from storage.errors import ConcurrentUpdate, NotFound
 from storage.models import ConversationRow, table
@@ -71,9 +71,14 @@ class Conversations(Repository):
         """Forget the conversation; True if it existed."""
         return await self._affected(delete(T).where(T.c.key == key)) > 0
 
-    async def stale(self, before: datetime, limit: int) -> list[Conversation]:
-        """Conversations untouched since `before`, oldest first (abandoned drafts)."""
-        statement = select(T).where(T.c.updated_at < before).order_by(T.c.updated_at).limit(limit)
+    async def stale(self, before: datetime, limit: int, after: tuple[datetime, str] | None = None
+                    ) -> list[Conversation]:
+        """Conversations untouched since `before`, oldest first (abandoned drafts); page on with
+        `after` = (updated_at, key) of the last one seen."""
+        statement = select(T).where(T.c.updated_at < before)
+        if after is not None:
+            statement = statement.where(tuple_(T.c.updated_at, T.c.key) > tuple_(*after))
+        statement = statement.order_by(T.c.updated_at, T.c.key).limit(limit)
         return [self._record(row) for row in await self._session.execute(statement)]
 
     async def all_keys_count(self) -> int:
