@@ -12,7 +12,8 @@ from typing import Any
 
 from bot.outbox import Outbox
 from bot.privacy import Privacy
-from dialogs.engine import RATINGS, Engine
+from dialogs.engine import Engine
+from dialogs.payloads import RATINGS
 from dialogs.model import (
     Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase,
     Reconnect, RelayToCase, Say, State, SubmitCase,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dialogs.engine import Engine, payload
+from dialogs.engine import Engine
+from dialogs.payloads import payload
 from dialogs.model import (
     Context, DeleteIncoming, EventKind, FlagUrgent, Incoming, MediaKind, MediaRef, OpenCase, RelayToCase, Say,
     State, SubmitCase,

@@ -10,7 +10,7 @@ from typing import Any
 from viberbot.api import messages
 from viberbot.api.messages import FileMessage, PictureMessage, TextMessage, URLMessage, VideoMessage
 
-from dialogs.engine import parse_payload
+from dialogs.payloads import parse_payload
 from dialogs.model import EventKind, Incoming, MediaKind, MediaRef
 
 UNSUPPORTED = {"sticker": MediaKind.STICKER, "location": MediaKind.LOCATION, "contact": MediaKind.CONTACT}
