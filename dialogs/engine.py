@@ -7,7 +7,7 @@ from typing import Any
 from dialogs.content import Content, StepKind
 from dialogs.crisis import CrisisMatcher
 from dialogs.model import Button, Context, Incoming, Outcome, State
-from dialogs.payloads import CONVERT_STEP, RATING_STEP, payload
+from dialogs.payloads import CONVERT_STEP, RATING_STEP, RATINGS, payload
 from dialogs.render import Renderer
 from dialogs.turn import Turn
 
