@@ -36,7 +36,12 @@ class InboxProcessor:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.wake.clear()  # before the round: a wake-up during it is kept for the next one
-            if await self.run_once() == 0:
+            try:
+                handled = await self.run_once()
+            except Exception as error:  # noqa: BLE001 — e.g. the database is briefly unreachable
+                log.error("inbox round failed", extra={"reason": type(error).__name__})
+                handled = 0
+            if handled == 0:
                 self.idle.set()
                 if stop.is_set():
                     return

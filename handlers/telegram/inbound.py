@@ -59,7 +59,12 @@ class TelegramInbound:
                     pass
                 continue
             if updates:
-                await self.store(updates)
+                try:
+                    await self.store(updates)
+                except Exception as error:  # noqa: BLE001 — not stored: the offset stays, Telegram sends them again
+                    log.error("storing updates failed", extra={"reason": type(error).__name__})
+                    await asyncio.sleep(1.0)
+                    continue
                 offset = updates[-1].update_id + 1
 
     async def handle(self, tx: Any, payload: dict) -> None:
