@@ -32,6 +32,7 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 5.0
+IDLE_CHAT_LIMITERS = 1000  # per-chat rate buckets kept in memory; a drained one is as good as new
 
 
 @dataclass
@@ -93,7 +94,8 @@ async def build_app(settings: Settings, staff_channel: str = "telegram", clock: 
     casework = Casework(engine, outbox, settings)
     conversations = ConversationService(engine, privacy, outbox, settings)
     inbox = InboxProcessor(db, {}, settings.inbox_max_attempts, metrics, committed=outbox.wake)
-    limits = Limits(settings.rate_global_per_second, settings.rate_chat_per_second, settings.rate_group_per_minute)
+    limits = Limits(settings.rate_global_per_second, settings.rate_chat_per_second, settings.rate_group_per_minute,
+                    max_chats=IDLE_CHAT_LIMITERS)
     senders: dict[str, Any] = {}  # filled below by each enabled channel
     worker = DeliveryWorker(db, senders, limits, outbox.wake, on_failed=_tell_staff(outbox), metrics=metrics)
     app = App(settings, db, engine, outbox, conversations, casework, metrics, inbox, worker,
@@ -119,7 +121,9 @@ def _add_telegram(app: App, privacy: Any) -> None:
     from handlers.telegram.staff import staff_router
     from handlers.telegram.inbound import TelegramInbound
     from handlers.telegram.sender import StaffChats, TelegramSender
+    from handlers.telegram.speed import pin_response_models
 
+    pin_response_models()
     settings = app.settings
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
     app.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)

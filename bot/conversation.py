@@ -42,7 +42,8 @@ class ConversationService:
 
     def __init__(self, engine: Engine, privacy: Privacy, outbox: Outbox, settings: Any) -> None:
         self.engine, self.privacy, self.outbox, self.settings = engine, privacy, outbox, settings
-        self._recent: dict[str, deque[float]] = defaultdict(deque)
+        self._recent: dict[str, deque[float]] = defaultdict(deque)  # message times of the last minute
+        self._swept = time.monotonic()
 
     async def handle(self, tx: Any, child: Child, event: Incoming) -> None:
         key = self.privacy.pseudonym(child.channel, child.platform_id)
@@ -74,10 +75,11 @@ class ConversationService:
         do not count; past the limit everything is still stored and relayed, only replies pause."""
         now, window = time.monotonic(), self._recent[key]
         window.append(now)
-        while window and window[0] < now - 60:
+        while window[0] < now - 60:
             window.popleft()
-        if len(self._recent) > 10_000:  # forget idle children so the map stays small
-            for idle in [k for k, w in self._recent.items() if not w or w[-1] < now - 60]:
+        if now - self._swept > 60:  # once a minute, forget children who went quiet: memory stays small
+            self._swept = now
+            for idle in [k for k, w in self._recent.items() if w[-1] < now - 60]:
                 del self._recent[idle]
         return max(0, len(window) - self.settings.child_messages_per_minute)
 

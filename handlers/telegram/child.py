@@ -1,7 +1,7 @@
 """The child's private chat: every message and button press becomes one engine event."""
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message
@@ -10,6 +10,16 @@ from bot.conversation import Child, ConversationService
 from dialogs.model import EventKind, Incoming
 from handlers.telegram.convert import message_event
 
+
+
+# Filters are coroutines: aiogram runs plain callables (and magic filters) in a thread, one hand-off each.
+async def in_private_chat(event: Message | CallbackQuery) -> bool:
+    message = event.message if isinstance(event, CallbackQuery) else event
+    return message is not None and message.chat.type == ChatType.PRIVATE
+
+
+async def from_a_person(message: Message) -> bool:
+    return message.from_user is not None and not message.from_user.is_bot
 
 
 def _child(chat_id: int, user_id: int, message_id: int | None = None) -> Child:
@@ -37,9 +47,9 @@ async def on_child_button(callback: CallbackQuery, tx: object, conversations: Co
 def child_router() -> Router:
     """A fresh router (aiogram attaches a router to one dispatcher only)."""
     router = Router(name="child")
-    router.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user.is_bot.is_(False))
-    router.edited_message.filter(F.chat.type == ChatType.PRIVATE)
-    router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    router.message.filter(in_private_chat, from_a_person)
+    router.edited_message.filter(in_private_chat)
+    router.callback_query.filter(in_private_chat)
     router.message.register(on_child_message)
     router.edited_message.register(on_child_edit)
     router.callback_query.register(on_child_button)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ChatMemberUpdated, Message
@@ -37,8 +37,17 @@ async def on_group_migrated(message: Message, staff_chats: StaffChats) -> None:
             setattr(staff_chats, target, new_id)
 
 
+# Filters are coroutines: aiogram runs plain callables (and magic filters) in a thread, one hand-off each.
+async def in_a_group(event: Message | ChatMemberUpdated) -> bool:
+    return event.chat.type in GROUPS
+
+
+async def migrated(message: Message) -> bool:
+    return message.migrate_to_chat_id is not None
+
+
 async def not_configured(message: Message, staff_chats: StaffChats) -> bool:
-    return not _configured(message.chat.id, staff_chats)
+    return message.chat.type in GROUPS and not _configured(message.chat.id, staff_chats)
 
 
 async def on_unknown_group_message(message: Message, bot: Bot) -> None:
@@ -51,7 +60,7 @@ async def on_unknown_group_message(message: Message, bot: Bot) -> None:
 def groups_router() -> Router:
     """A fresh router (aiogram attaches a router to one dispatcher only)."""
     router = Router(name="groups")
-    router.my_chat_member.register(on_added_to_group, F.chat.type.in_(GROUPS))
-    router.message.register(on_group_migrated, F.migrate_to_chat_id)
-    router.message.register(on_unknown_group_message, F.chat.type.in_(GROUPS), not_configured)
+    router.my_chat_member.register(on_added_to_group, in_a_group)
+    router.message.register(on_group_migrated, migrated)
+    router.message.register(on_unknown_group_message, not_configured)
     return router
