@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.children import Children
+from bench.database import scratch_database
 from bench.runner import Phase, bot_under_test, measure, warm_up
 from bench.script import MID_REPORT, echo_script, report_script
 from bench.target import HUGE, RAISED_LIMITS
 
+IDLE_CONCURRENCY = 20  # conversations being opened at once for the memory figure
 TARGETS = {"oberih_over_echo": 0.5, "p99_ms": 50.0, "paced_rate": 200.0, "idle_bytes": 2048}
 
 
@@ -35,16 +38,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: a flat-out phase and a paced phase at 200/s)")
     parser.add_argument("--flat", action="store_true", help="flat-out mode only (with --rate: both)")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
+    length.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase (default 5)")
     length.add_argument("--steps", type=int, help="measure this many steps per phase instead of seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase (default 2)")
-    parser.add_argument("--idle", type=int, default=400,
-                        help="conversations opened mid-report for the memory figure (default 400)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase (default 1)")
+    parser.add_argument("--idle", type=int, default=100,
+                        help="conversations opened mid-report for the memory figure (default 100)")
     parser.add_argument("--database", help="SQLAlchemy URL for Oberih (default: a temporary SQLite file); "
                         "a PostgreSQL URL (postgresql+asyncpg://…) is allowed")
+    parser.add_argument("--spread", action="store_true",
+                        help="first spread the children over the report (child i walks to step i mod 14), so "
+                             "that the steps measured are the mix of whole reports; costs about 6.5 steps a "
+                             "child before measuring (default: every child starts at /start)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--profile", metavar="FILE", help="profile Oberih's event-loop thread during the "
-                        "flat-out phase: FILE.txt or FILE.html with pyinstrument (not in requirements: pip install "
+                        "first phase: FILE.txt or FILE.html with pyinstrument (not in requirements: pip install "
                         "pyinstrument), any other name: cProfile pstats")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo bot")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
@@ -85,40 +92,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     content_dir = Settings(_env_file=None).content_dir  # CONTENT_DIR is honoured, as by the bot
     script = report_script(Engine(load_content(content_dir), "UA", "en"))
+    # The measuring side must not pause: what is loaded now is never scanned again, and the
+    # collector is off while a phase is measured (runner.measure).
+    gc.collect()
+    gc.freeze()
     echo = echo_script(len(script))
     users = itertools.count(1_000_000_000, 10_000_000)  # a fresh range of Telegram user ids per phase
     started = time.perf_counter()
     result: dict[str, Any] = {
         "machine": machine(),
-        "database": "postgresql" if (args.database or "").startswith("postgres") else "sqlite (temporary file)",
         "raised_limits": {name.upper(): value for name, value in RAISED_LIMITS.items()},
-        "report_steps": len(script), "content_dir": str(content_dir), "oberih": {}, "echo": {},
+        "report_steps": len(script), "spread": args.spread, "content_dir": str(content_dir), "oberih": {}, "echo": {},
     }
     tmp = Path(tempfile.mkdtemp(prefix="oberih-bench-"))
-    try:
-        async with bot_under_test("oberih", tmp / "oberih", args.database) as (tg, target):
-            await warm_up(tg, script, next(users), reports=3)
-            for phase in phases(args):
-                profiling = args.profile and phase.mode == "flat"
-                if profiling:
-                    await target.ask("profile_on", path=str(Path(args.profile).resolve()))
-                result["oberih"][phase.name] = await measure(tg, target, script, phase, next(users))
-                if profiling:
-                    await target.ask("profile_off")
-                await target.ask("settle")
-            result["oberih"]["internals"] = {k: v for k, v in (await target.ask("usage")).items()
-                                             if k in ("rate_buckets_per_chat", "flood_windows")}
-        result["oberih"]["peak_rss_kb"] = (target.final or {}).get("maxrss_kb")
+    stages = result["stage_seconds"] = {}
+    mark = [time.perf_counter()]
 
-        if not args.skip_memory:
-            result["oberih"]["idle"] = await idle_memory(args, script, tmp / "memory", users)
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        stages[name] = round(now - mark[0], 1)
+        mark[0] = now
+
+    try:
+        async with scratch_database(args.database) as (database, described), \
+                bot_under_test("oberih", tmp / "oberih", database) as (tg, target):
+            result["database"] = described
+            stage("oberih_start")
+            await warm_up(tg, script, next(users), reports=3)
+            stage("oberih_warm_up")
+            if not args.skip_memory:  # first, while tracemalloc has little to trace; it stops after
+                result["oberih"]["idle"] = await idle_memory(args, tg, target, script, next(users))
+                stage("memory")
+            result["oberih"].update(await load(args, tg, target, script, next(users), settle=True))
+            stage("oberih_spread_and_phases")
+            usage = await target.ask("usage")
+            result["oberih"]["internals"] = {k: v for k, v in usage.items()
+                                             if k in ("rate_buckets_per_chat", "flood_windows")}
+            result["oberih"]["peak_rss_kb"] = usage["maxrss_kb"]
+        stage("oberih_stop")
 
         if not args.skip_echo:
             async with bot_under_test("echo", tmp / "echo", None) as (tg, target):
                 await warm_up(tg, echo, next(users), reports=3)
-                for phase in phases(args):
-                    result["echo"][phase.name] = await measure(tg, target, echo, phase, next(users))
+                result["echo"] = await load(args, tg, target, echo, next(users))
             result["echo"]["peak_rss_kb"] = (target.final or {}).get("maxrss_kb")
+            stage("echo")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["verdict"] = verdict(result)
@@ -126,30 +144,73 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def idle_memory(args: argparse.Namespace, script: list, data_dir: Path, users: Any) -> dict[str, Any]:
-    """A second Oberih process traced by tracemalloc from its first line: after a warm-up, open
-    `--idle` conversations mid-report, wait until everything is stored and sent, and divide the
-    net growth of live Python memory (after gc) by their number."""
-    async with bot_under_test("oberih", data_dir, args.database, trace=True) as (tg, target):
-        await warm_up(tg, script, next(users), reports=min(20, args.children))
-        warm = Children(tg, script, next(users))
-        await warm.open_idle(min(50, args.idle), MID_REPORT, args.children, timeout=120)
-        await target.ask("settle")
-        before = await target.ask("mark")
-        children = Children(tg, script, next(users))
-        opened_at = time.perf_counter()
-        missing = await children.open_idle(args.idle, MID_REPORT, args.children, timeout=180)
-        took = time.perf_counter() - opened_at
-        settled = await target.ask("settle")
-        after = await target.ask("growth")
+async def load(args: argparse.Namespace, tg: Any, target: Any, script: list, first_user_id: int,
+               settle: bool = False) -> dict[str, Any]:
+    """Spread a population of children over the report, then run the phases on it."""
+    children = Children(tg, script, first_user_id)
+    began = time.perf_counter()
+    missing = await children.spread(args.children, timeout=300, positions=None if args.spread else 1)
+    if missing:
+        raise RuntimeError(f"{missing} of {args.children} children did not reach their starting step in 300 s")
+    out: dict[str, Any] = {"spread_seconds": round(time.perf_counter() - began, 1)}
+    children.release()
+    for index, phase in enumerate(phases(args)):
+        profiling = args.profile and index == 0 and target.kind == "oberih"
+        if profiling:
+            await target.ask("profile_on", path=str(Path(args.profile).resolve()))
+        out[phase.name] = await measure(tg, target, children, phase)
+        if profiling:
+            await target.ask("profile_off")
+        if settle:
+            await target.ask("settle")
+    return out
+
+
+async def idle_memory(args: argparse.Namespace, tg: Any, target: Any, script: list,
+                      first_user_id: int) -> dict[str, Any]:
+    """Memory per idle conversation, in the Oberih process right after its warm-up: tracemalloc
+    starts, a few conversations warm the traced state, then `--idle` conversations are opened
+    mid-report; once everything is stored and sent, the net growth of live Python memory (after
+    gc) is divided by their number, and tracemalloc stops. Memory allocated before tracing started
+    and freed meanwhile is not subtracted, so the figure is an upper bound."""
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def took(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - clock[0], 1)
+        clock[0] = now
+
+    await target.ask("trace")
+    children = Children(tg, script, first_user_id)
+    # The same batch sizes in the warm-up and in the measurement: SQL text cached per statement shape
+    # (bounded caches) is then already there when the measurement starts.
+    concurrency = min(args.children, IDLE_CONCURRENCY)
+    await children.open_idle(min(IDLE_CONCURRENCY, args.idle), MID_REPORT, concurrency, timeout=120)
+    # One child repeats /start right before each mark, so that both marks find the bot in the
+    # same state (its last getUpdates batch, its last delivery round) and only the new
+    # conversations differ.
+    probe = children.add(stop_at=0)
+    await children.redo_first_step(probe)
+    await target.ask("settle")
+    took("warm_up")
+    marked = await target.ask("mark", timeout=300)
+    if "error" in marked:
+        raise RuntimeError(f"memory mark failed: {marked['error']}")
+    took("mark")
+    missing = await children.open_idle(args.idle, MID_REPORT, concurrency, timeout=180)
+    took("open")
+    await children.redo_first_step(probe)
+    settled = await target.ask("settle")
+    after = await target.ask("growth", timeout=300)
+    await target.ask("untrace")
+    took("growth")
     count = args.idle - missing
     return {
-        "conversations": count, "steps_each": MID_REPORT, "seconds_to_open": round(took, 1),
+        "conversations": count, "steps_each": MID_REPORT, "seconds_to_open": timings["open"], "timings": timings,
         "not_opened": missing, "settled": settled.get("quiet"),
         "traced_bytes_per_conversation": round(after["bytes"] / count) if count else None,
         "traced_blocks_per_conversation": round(after["blocks"] / count, 2) if count else None,
-        "rss_bytes_per_conversation": (round((after["rss_kb_before_snapshot"] - before["rss_kb"]) * 1024 / count)
-                                       if count else None),
         "top_growth_sites": after["top"], "top_shrink_sites": after["bottom"],
         "rate_buckets_per_chat": after.get("rate_buckets_per_chat"),
         "flood_windows": after.get("flood_windows"),
@@ -184,11 +245,13 @@ def table(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
         f"Oberih load benchmark — {m['cpu_cores']} CPU cores ({m['cpu_model'] or 'unknown CPU'}), "
-        f"Python {m['python']}, database: {result['database']}, content: {result['content_dir']}",
+        f"Python {m['python']}, database: {result.get('database')}, content: {result['content_dir']}",
         f"Rate limits raised for the run: {', '.join(result['raised_limits'])} = {HUGE:.0e} "
         "(Telegram's limits are not what is measured).",
-        f"One step = one child update handled and answered; a report is {result['report_steps']} steps. "
-        "Latency: update available to getUpdates -> bot's first message to that child reaches the fake server.",
+        f"One step = one child update handled and answered; a report is {result['report_steps']} steps; "
+        + ("children spread over the report first (--spread)." if result["spread"] else
+           "every child starts at /start (the first steps weigh more; --spread for the mix of whole reports).")
+        + "\nLatency: update available to getUpdates -> the bot's first message to that child reaches the fake server.",
         "",
         f"{'bot / phase':<24}{'children':>9}{'steps/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'bot CPU':>9}{'fake CPU':>10}{'reports':>9}",
@@ -214,16 +277,32 @@ def table(result: dict[str, Any]) -> str:
     for bot in ("oberih", "echo"):
         if result[bot].get("peak_rss_kb"):
             lines.append(f"peak RSS of the {bot} process (load phases): {result[bot]['peak_rss_kb'] / 1024:.1f} MB")
-    if "flat_out" in o:
-        calls = ", ".join(f"{k} {v}" for k, v in o["flat_out"]["api_calls_per_step"].items())
-        lines.append(f"Oberih Bot API calls per step (flat out): {calls}")
+    for name, r in o.items():
+        if not isinstance(r, dict) or "steps_per_second" not in r or not r["steps"]:
+            continue
+        echo = result["echo"].get(name) or {}
+        sql = r.get("sql_per_step") or {}
+        lines.append(
+            f"Oberih per step ({name.replace('_', ' ')}): {r['bot_cpu_ms_per_step']:.1f} ms CPU"
+            + (f" (echo {echo['bot_cpu_ms_per_step']:.2f} ms)" if echo.get("bot_cpu_ms_per_step") else "")
+            + f"; {sql.get('statements', 0):.1f} SQL statements, {sql.get('commits', 0):.1f} commits;"
+            f" {r['child_messages_per_step']} messages to the child;"
+            f" {r['pydantic_generic_models_built_per_step']} pydantic model classes built;"
+            f" {r['to_thread_calls_per_step']} calls sent to a thread")
+        lines.append("    Bot API calls per step: " + ", ".join(f"{k} {v}" for k, v in r["api_calls_per_step"].items()))
+    pauses = [f"{bot} {name.replace('_', ' ')} {max(r['bot_gc']['longest_pause_ms']):.0f} ms"
+              f" ({r['bot_gc']['full_collections']} full)"
+              for bot in ("oberih", "echo") for name, r in result[bot].items()
+              if isinstance(r, dict) and "bot_gc" in r]
+    if pauses:
+        lines.append("longest garbage-collector pause in the window (the whole bot stops): " + ", ".join(pauses))
     idle = o.get("idle")
     if idle:
         lines += [
             f"idle conversations: {idle['conversations']} opened mid-report ({idle['steps_each']} steps each, "
             f"{idle['seconds_to_open']} s, traced process): live Python memory "
             f"{idle['traced_bytes_per_conversation']} B and {idle['traced_blocks_per_conversation']} blocks per "
-            f"conversation; RSS {idle['rss_bytes_per_conversation']} B per conversation",
+            f"conversation (an upper bound)",
             "  largest growth: " + "; ".join(f"{s['where']} {s['bytes'] / max(1, idle['conversations']):.0f} B"
                                            for s in idle["top_growth_sites"][:6]),
         ]
@@ -234,7 +313,8 @@ def table(result: dict[str, Any]) -> str:
     for key, v in result["verdict"].items():
         extra = f" at {v['achieved_rate']:.0f} steps/s achieved" if "achieved_rate" in v else ""
         lines.append(f"{names[key]}: {v['value']}{extra} (target {v['target']}) — {'MET' if v['met'] else 'NOT MET'}")
-    lines.append(f"wall time {result['wall_seconds']} s")
+    lines.append(f"wall time {result['wall_seconds']} s ("
+                 + ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items()) + ")")
     return "\n".join(lines)
 
 

@@ -8,6 +8,9 @@ Two ways to load the bot:
   longest for its turn; the bot's latency is then measured at a known load.
 
 A child that finishes the script leaves and a new child (a new Telegram user) takes its place.
+With `spread(positions=len(script))` the population is first spread over the report: child i walks
+to step i mod len(script), so the mix of steps measured is the mix of whole reports and not only
+their first, heavier steps (/start and "Tell what happened" answer with two messages each).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from bench.fake import BenchTelegram, clock
 from bench.script import Action
 from tests.fakes.telegram_api import StoredMessage
 
+PAUSED, FLAT, PACED = "paused", "flat", "paced"
+
 
 @dataclass(slots=True)
 class SimChild:
@@ -28,6 +33,7 @@ class SimChild:
     index: int = 0  # the next action of the script
     waiting: int = 0  # messages of the bot's answer still to come
     asked_at: float = 0.0  # when the fake made the child's newest update available to getUpdates
+    stop_at: int | None = None  # stays idle once it reaches this action index
 
 
 class ScriptError(RuntimeError):
@@ -42,21 +48,20 @@ class Children:
         self.ready: deque[SimChild] = deque()
         self.wake = asyncio.Event()  # a child became ready (paced mode)
         self.answered = asyncio.Event()  # a child's answer completed
-        self.flat_out = False
-        self.stop_at: int | None = None  # a child stops (stays idle) before this action index
+        self.mode = PAUSED
         self.replace = True  # a finished child is replaced by a new one
         self.reports_done = 0
         self.actions = 0
         self.unexpected = 0  # bot messages to a child that are not the expected answer
         self.unexpected_examples: list[str] = []
-        self.samples: list[tuple[float, float]] = []  # (answer arrived, latency) per answered step
         self.errors: list[str] = []
+        self.samples: list[tuple[float, float]] = []  # (update made available, answer arrived) per step
         tg.listener = self._on_message
 
     # -- children ----------------------------------------------------------------------------------
 
-    def add(self) -> SimChild:
-        child = SimChild(next(self._ids))
+    def add(self, stop_at: int | None = None) -> SimChild:
+        child = SimChild(next(self._ids), stop_at=stop_at)
         self.tg.add_user(child.user_id, first_name="Kid", language_code=self.lang)
         self.active[child.user_id] = child
         self._ready(child)
@@ -69,15 +74,15 @@ class Children:
 
     def _ready(self, child: SimChild) -> None:
         self.answered.set()
-        if self.stop_at is not None and child.index >= self.stop_at:
-            return  # idle from now on
         if child.index >= len(self.script):
             self.active.pop(child.user_id, None)
             self.reports_done += 1
             if self.replace:
                 self.add()
             return
-        if self.flat_out:
+        if child.stop_at is not None and child.index >= child.stop_at:
+            return  # idle until released
+        if self.mode == FLAT:
             self.act(child)
         else:
             self.ready.append(child)
@@ -94,6 +99,13 @@ class Children:
         child.waiting = action.answers
         child.index += 1
         self.actions += 1
+
+    def _act_safely(self, child: SimChild) -> None:
+        try:
+            self.act(child)
+        except ScriptError as error:
+            self.errors.append(str(error))
+            self.active.pop(child.user_id, None)
 
     def _with_button(self, child: SimChild, label: str) -> StoredMessage:
         for message in reversed(self.tg.sent_to(child.user_id)):
@@ -112,7 +124,7 @@ class Children:
                 self.unexpected_examples.append((message.text or message.kind)[:60])
             return
         if child.waiting == action.answers:  # the first message of the answer: the step is answered
-            self.samples.append((arrived, arrived - child.asked_at))
+            self.samples.append((child.asked_at, arrived))
         child.waiting -= 1
         if child.waiting == 0:
             # Not from inside the fake's request handler: the bot gets its HTTP answer first.
@@ -127,17 +139,71 @@ class Children:
 
     # -- load --------------------------------------------------------------------------------------
 
-    def start_flat_out(self, children: int) -> None:
-        self.flat_out = True
-        for _ in range(children):
-            self.add()
+    async def spread(self, children: int, timeout: float, positions: int | None = None) -> int:
+        """Add `children` children; child i walks flat out to step i mod `positions` (default: every
+        step of the script) and waits there. Returns how many did not get there within `timeout`."""
+        steps = positions or len(self.script)
+        return await self._walk([self._new_stopped(i % steps) for i in range(children)], children, timeout)
 
-    async def paced(self, children: int, rate: float, stop: asyncio.Event) -> dict[str, int]:
-        """Inject `rate` updates a second until `stop` is set. Returns how many ticks found no child
-        ready (that update then went out as soon as one was) and how many updates were injected."""
-        self.flat_out = False
-        for _ in range(children):
-            self.add()
+    def _new_stopped(self, stop_at: int) -> SimChild:
+        self.mode = FLAT
+        return self.add(stop_at=stop_at)
+
+    async def open_idle(self, count: int, stop_at: int, concurrency: int, timeout: float) -> int:
+        """`count` new children each take the first `stop_at` steps, then stay idle (at most
+        `concurrency` on their way at once). Returns how many did not get there within `timeout`."""
+        self.replace = False
+        return await self._walk([], concurrency, timeout, more=(count, stop_at))
+
+    async def _walk(self, walking: list[SimChild], concurrency: int, timeout: float,
+                    more: tuple[int, int] = (0, 0)) -> int:
+        to_add, stop_at = more
+
+        def moving(child: SimChild) -> bool:
+            return child.user_id in self.active and (child.waiting > 0 or child.index < (child.stop_at or 0))
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        on_the_way = sum(1 for child in walking if moving(child))
+        while True:
+            while to_add and on_the_way < concurrency:
+                walking.append(self._new_stopped(stop_at))
+                to_add -= 1
+            on_the_way = sum(1 for child in walking if moving(child))
+            if (not on_the_way and not to_add) or loop.time() > deadline:
+                break
+            self.answered.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.answered.wait(), max(0.0, deadline - loop.time()))
+        self.mode = PAUSED
+        return on_the_way + to_add
+
+    async def redo_first_step(self, child: SimChild, timeout: float = 30) -> int:
+        """The child takes the script's first step again (e.g. /start) and waits for the whole answer."""
+        child.index, child.stop_at = 0, 1
+        self.mode = FLAT
+        self.act(child)
+        return await self._walk([child], 1, timeout)
+
+    def release(self) -> None:
+        """Children waiting at their spread position may go on; they queue as ready."""
+        self.mode = PAUSED
+        for child in list(self.active.values()):
+            if child.stop_at is not None:
+                child.stop_at = None
+                if not child.waiting:
+                    self._ready(child)
+
+    def start_flat_out(self) -> None:
+        self.mode = FLAT
+        while self.ready:
+            self._act_safely(self.ready.popleft())
+
+    async def paced(self, rate: float, stop: asyncio.Event) -> dict[str, int]:
+        """Inject `rate` updates a second until `stop` is set, each from the child that has been
+        ready longest. Returns how many ticks found no child ready (that update then went out as
+        soon as one was) and how many updates were injected."""
+        self.mode = PACED
         late = injected = 0
         interval = 1.0 / rate
         due = clock()
@@ -153,21 +219,14 @@ class Children:
                     await asyncio.wait_for(self.wake.wait(), 0.5)
             if stop.is_set():
                 break
-            child = self.ready.popleft()
-            try:
-                self.act(child)
-                injected += 1
-            except ScriptError as error:
-                self.errors.append(str(error))
-                self.active.pop(child.user_id, None)
+            self._act_safely(self.ready.popleft())
+            injected += 1
             due += interval
         return {"late_ticks": late, "injected": injected}
 
-    def halt(self) -> None:
-        """No child acts any more (answers still arrive and are counted)."""
-        self.flat_out = False
-        self.stop_at = 0
-        self.ready.clear()
+    def pause(self) -> None:
+        """No child acts any more; answers still arrive (and are counted), children queue as ready."""
+        self.mode = PAUSED
 
     async def drain(self, timeout: float) -> int:
         """Wait until every answer has arrived; returns how many children still wait after `timeout`."""
@@ -180,23 +239,3 @@ class Children:
             except TimeoutError:
                 break
         return self.busy
-
-    async def open_idle(self, count: int, stop_at: int, concurrency: int, timeout: float) -> int:
-        """`count` new children each take the first `stop_at` steps, then stay idle; returns how many
-        did not get there within `timeout`."""
-        self.flat_out, self.replace, self.stop_at = True, False, stop_at
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        opened = []
-        while len(opened) < count or any(child.index < stop_at or child.waiting for child in opened):
-            while len(opened) < count and sum(1 for c in opened if c.index < stop_at or c.waiting) < concurrency:
-                opened.append(self.add())
-            if loop.time() > deadline:
-                break
-            self.answered.clear()
-            with_timeout = max(0.0, deadline - loop.time())
-            try:
-                await asyncio.wait_for(self.answered.wait(), with_timeout)
-            except TimeoutError:
-                pass
-        return sum(1 for child in opened if child.index < stop_at or child.waiting)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -42,10 +43,8 @@ class TargetDied(RuntimeError):
 class Target:
     """The bot process (bench/target.py), driven by JSON lines."""
 
-    def __init__(self, kind: str, api: str, data_dir: Path, database: str | None, trace: bool,
-                 pin_generics: bool = False) -> None:
-        self.kind, self.api, self.data_dir, self.database, self.trace = kind, api, data_dir, database, trace
-        self.pin_generics = pin_generics
+    def __init__(self, kind: str, api: str, data_dir: Path, database: str | None) -> None:
+        self.kind, self.api, self.data_dir, self.database = kind, api, data_dir, database
         self.log_path = data_dir / f"{kind}.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.ready: dict[str, Any] = {}
@@ -57,10 +56,6 @@ class Target:
                    "--data-dir", str(self.data_dir)]
         if self.database:
             command += ["--database", self.database]
-        if self.trace:
-            command.append("--trace")
-        if self.pin_generics:
-            command.append("--pin-generics")
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(self.log_path, "wb") as log:
             self.proc = await asyncio.create_subprocess_exec(
@@ -107,14 +102,14 @@ class Target:
 
 
 @contextlib.asynccontextmanager
-async def bot_under_test(kind: str, data_dir: Path, database: str | None, trace: bool = False,
-                         pin_generics: bool = False) -> AsyncIterator[tuple[BenchTelegram, Target]]:
+async def bot_under_test(kind: str, data_dir: Path,
+                         database: str | None) -> AsyncIterator[tuple[BenchTelegram, Target]]:
     """A fresh fake server (with the operator and police forum chats) and the bot polling it."""
     async with BenchTelegram(token=TOKEN) as tg:
         tg.add_group(OPERATOR, "Operators", is_forum=True)
         tg.add_group(POLICE, "Police", is_forum=True)
         tg.add_member(OPERATOR, ADMIN, "administrator")
-        target = Target(kind, tg.base_url, data_dir, database, trace, pin_generics)
+        target = Target(kind, tg.base_url, data_dir, database)
         try:
             await target.start()
             await tg.wait_for(lambda fake: fake.calls_of("getUpdates"), timeout=60, what="the bot polls")
@@ -139,77 +134,106 @@ async def warm_up(tg: BenchTelegram, script: list[Action], first_user_id: int, r
     """`reports` children go through the whole script (checks that the script fits the bot)."""
     children = Children(tg, script, first_user_id)
     children.replace = False
-    children.start_flat_out(reports)
+    for _ in range(reports):
+        children.add()
+    children.start_flat_out()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while children.reports_done < reports and not children.errors and loop.time() < deadline:
         children.answered.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(children.answered.wait(), 0.5)
-    if children.errors or children.reports_done < reports:
+    if children.errors or children.reports_done < reports or children.unexpected:
         stuck = [f"user {c.user_id} after step {c.index} waits for {c.waiting} message(s)"
                  for c in children.active.values()][:3]
-        raise RuntimeError("warm-up failed: " + "; ".join(children.errors[:3] + stuck or ["timeout"]))
+        strays = [f"unexpected message {text!r}" for text in children.unexpected_examples]
+        raise RuntimeError("warm-up failed: " + "; ".join(children.errors[:3] + stuck + strays or ["timeout"]))
     tg.forget_history()
 
 
-async def measure(tg: BenchTelegram, target: Target, script: list[Action], phase: Phase,
-                  first_user_id: int) -> dict[str, Any]:
-    children = Children(tg, script, first_user_id)
+async def measure(tg: BenchTelegram, target: Target, children: Children, phase: Phase) -> dict[str, Any]:
+    """One phase on an existing population of children (paused and ready when called; so again after)."""
+    gc.disable()  # this process is the measuring instrument: no collector pauses while measuring
+    try:
+        return await _measure(tg, target, children, phase)
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+async def _measure(tg: BenchTelegram, target: Target, children: Children, phase: Phase) -> dict[str, Any]:
     stop = asyncio.Event()
     pacer = None
+    children.samples.clear()
+    errors_before, unexpected_before = len(children.errors), children.unexpected
     if phase.mode == "flat":
-        children.start_flat_out(phase.children)
+        children.start_flat_out()
     else:
         assert phase.rate
-        pacer = asyncio.create_task(children.paced(phase.children, phase.rate, stop))
+        pacer = asyncio.create_task(children.paced(phase.rate, stop))
     await asyncio.sleep(phase.warmup)
 
-    begin_usage, begin_cpu, begin_calls = await target.ask("usage"), own_cpu(), len(tg.calls)
-    begin = clock()
+    begin_usage, begin_cpu, begin_calls = await target.ask("usage", reset_longest_gc=True), own_cpu(), len(tg.calls)
+    begin, begin_reports = clock(), children.reports_done
     begin_samples = len(children.samples)
     if phase.steps:
         while len(children.samples) - begin_samples < phase.steps and clock() - begin < 600:
             await asyncio.sleep(0.02)
     else:
         await asyncio.sleep(phase.seconds or 0)
-    end = clock()
+    end, end_reports = clock(), children.reports_done
     end_usage, end_cpu = await target.ask("usage"), own_cpu()
     calls = tg.calls[begin_calls:]
 
     stop.set()
-    children.halt()
+    children.pause()
     paced_info = await pacer if pacer else {}
     unanswered = await children.drain(15)
-    window = [latency for at, latency in children.samples if begin <= at < end]
+    # Throughput: answers that arrived within the window. Latency: steps whose update was made
+    # available within the window, however late their answer came (the drain waited for it).
+    steps = sum(1 for _, arrived in children.samples if begin <= arrived < end)
+    window = [arrived - asked for asked, arrived in children.samples if begin <= asked < end]
     elapsed = end - begin
     methods = Counter(call.method for call in calls)
-    failed = sum(1 for call in calls if call.ok is False)
+    child_messages = sum(1 for call in calls if call.method == "sendMessage" and call.ok
+                         and isinstance(call.params.get("chat_id"), int) and call.params["chat_id"] > 0)
+
+    def per_step(begin_value: float, end_value: float, scale: float = 1.0) -> float | None:
+        return round(scale * (end_value - begin_value) / steps, 3) if steps else None
+
     result = {
         "phase": phase.name, "mode": phase.mode, "children": phase.children, "rate": phase.rate,
-        "seconds": round(elapsed, 3), "steps": len(window),
-        "steps_per_second": round(len(window) / elapsed, 1) if elapsed else None,
+        "seconds": round(elapsed, 3), "steps": steps,
+        "steps_per_second": round(steps / elapsed, 1) if elapsed else None,
         "latency_ms": {name: (round(value * 1000, 2) if value is not None else None) for name, value in (
             ("p50", percentile(window, 50)), ("p90", percentile(window, 90)), ("p99", percentile(window, 99)),
             ("max", max(window, default=None)), ("mean", sum(window) / len(window) if window else None))},
         "bot_cpu_percent": round(100 * (end_usage["cpu"] - begin_usage["cpu"]) / elapsed, 1),
+        "bot_cpu_ms_per_step": per_step(begin_usage["cpu"], end_usage["cpu"], 1000),
         "bot_loop_thread_cpu_percent": round(100 * (end_usage["loop_thread"] - begin_usage["loop_thread"]) / elapsed, 1),
-        "bot_other_threads_cpu_percent": round(
-            100 * (end_usage["other_threads"] - begin_usage["other_threads"]) / elapsed, 1),
+        "bot_gc": {"full_collections": end_usage["gc"]["collections"][2] - begin_usage["gc"]["collections"][2],
+                   "longest_pause_ms": [round(1000 * seconds, 1) for seconds in end_usage["gc"]["longest"]],
+                   "ms_per_step": [per_step(a, b, 1000) for a, b in zip(begin_usage["gc"]["seconds"],
+                                                                         end_usage["gc"]["seconds"])],
+                   "tracked_objects": end_usage["gc_objects"]},
+        "pydantic_generic_models_built_per_step": per_step(begin_usage["pydantic_generic_models_built"],
+                                                           end_usage["pydantic_generic_models_built"]),
+        "to_thread_calls_per_step": per_step(begin_usage["to_thread_calls"], end_usage["to_thread_calls"]),
         "fake_cpu_percent": round(100 * (end_cpu - begin_cpu) / elapsed, 1),
-        "api_calls_per_step": {m: round(n / len(window), 2) for m, n in methods.most_common()} if window else {},
-        "api_errors": failed,
-        "sql_per_step": ({name: round((end_usage["sql"][name] - begin_usage["sql"][name]) / len(window), 2)
-                          for name in end_usage["sql"]} if window and "sql" in end_usage else None),
-        "sql_statements_per_step": ({shape: round((n - begin_usage["sql_shapes"].get(shape, 0)) / len(window), 2)
+        "child_messages_per_step": round(child_messages / steps, 2) if steps else None,
+        "api_calls_per_step": {m: round(n / steps, 2) for m, n in methods.most_common()} if steps else {},
+        "api_errors": sum(1 for call in calls if call.ok is False),
+        "sql_per_step": ({name: per_step(begin_usage["sql"][name], end_usage["sql"][name])
+                          for name in end_usage["sql"]} if "sql" in end_usage else None),
+        "sql_statements_per_step": ({shape: per_step(begin_usage["sql_shapes"].get(shape, 0), n)
                                      for shape, n in sorted(end_usage["sql_shapes"].items(), key=lambda kv: -kv[1])
                                      if n - begin_usage["sql_shapes"].get(shape, 0)}
-                                    if window and "sql_shapes" in end_usage else None),
-        "reports_completed": children.reports_done,
+                                    if "sql_shapes" in end_usage else None),
+        "reports_completed": end_reports - begin_reports,
         "unanswered_after_drain": unanswered,
-        "unexpected_messages": children.unexpected,
-        "unexpected_examples": children.unexpected_examples,
-        "script_errors": children.errors[:3],
+        "unexpected_messages": children.unexpected - unexpected_before,
+        "unexpected_examples": children.unexpected_examples[:3],
+        "script_errors": children.errors[errors_before:][:3],
         **paced_info,
     }
     tg.forget_history()

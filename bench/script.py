@@ -31,7 +31,7 @@ REPORT: tuple[tuple[str, str], ...] = (
     ("press", "consent.counsellor"),
     ("press", "reply.yes"),
 )
-MID_REPORT = 4  # after /start, Report, a category and what happened: the child is asked where
+MID_REPORT = 4  # after /start, "Tell what happened", a category and what happened (typed): asked where
 
 
 @dataclass(frozen=True, slots=True)

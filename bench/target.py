@@ -2,29 +2,25 @@
 bare aiogram 3 echo bot. The benchmark drives it with one JSON object a line on stdin and reads one
 JSON answer a line on stdout; logs go to stderr.
 
-    python -m bench.target oberih --api http://127.0.0.1:PORT --data-dir DIR [--database URL] [--trace]
+    python -m bench.target oberih --api http://127.0.0.1:PORT --data-dir DIR [--database URL]
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import json
+import logging
+import os
+import resource
 import sys
+import threading
+import time
 import tracemalloc
-
-if __name__ == "__main__" and "--trace" in sys.argv:
-    tracemalloc.start()  # before anything is imported: every allocation of the process is traced
-
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import cProfile  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from pathlib import Path
+from typing import Any
 
 TOKEN = "123456:BENCH-TOKEN"
 OPERATOR = -1001000000001
@@ -53,31 +49,55 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
+GC = {"collections": [0, 0, 0], "seconds": [0.0, 0.0, 0.0], "longest": [0.0, 0.0, 0.0]}
+COUNTS = {"pydantic_generic_models_built": 0, "to_thread_calls": 0}
+
+
+def count_calls() -> None:
+    """Observe two costs found while profiling (bench/README.md): pydantic building a parametrized
+    generic model class (aiogram's Response[T]) and asyncio.to_thread (aiogram runs every plain,
+    non-async filter such as F.chat.type == ... in a worker thread)."""
+    from pydantic._internal import _generics
+
+    built = _generics.create_generic_submodel
+
+    def counted_build(*args: Any, **kwargs: Any) -> Any:
+        COUNTS["pydantic_generic_models_built"] += 1
+        return built(*args, **kwargs)
+
+    _generics.create_generic_submodel = counted_build
+    to_thread = asyncio.to_thread
+
+    async def counted_to_thread(*args: Any, **kwargs: Any) -> Any:
+        COUNTS["to_thread_calls"] += 1
+        return await to_thread(*args, **kwargs)
+
+    asyncio.to_thread = counted_to_thread  # type: ignore[assignment]
+
+
+_gc_started = [0.0]
+
+
+def _time_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        took = time.perf_counter() - _gc_started[0]
+        generation = info["generation"]
+        GC["collections"][generation] += 1
+        GC["seconds"][generation] += took
+        GC["longest"][generation] = max(GC["longest"][generation], took)
+
+
 def usage() -> dict[str, Any]:
     self = resource.getrusage(resource.RUSAGE_SELF)
     with open("/proc/self/statm") as statm:
         rss_kb = int(statm.read().split()[1]) * PAGE_KB
     traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else (None, None)
-    return {"cpu": self.ru_utime + self.ru_stime, **thread_cpu(), "rss_kb": rss_kb, "maxrss_kb": self.ru_maxrss,
+    return {"cpu": self.ru_utime + self.ru_stime, **thread_cpu(), "gc": {k: list(v) for k, v in GC.items()},
+            **COUNTS,
+            "gc_objects": len(gc.get_objects()), "rss_kb": rss_kb, "maxrss_kb": self.ru_maxrss,
             "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
-
-
-PINNED: list[Any] = []
-
-
-def pin_response_types() -> int:
-    """Diagnostic (--pin-generics), not the bot's behaviour: keep a strong reference to aiogram's
-    `Response[T]` for every API method. pydantic keeps parametrized generic models only in a
-    WeakValueDictionary, so once the cyclic garbage collector frees `Response[Message]`, aiogram's
-    `check_response` builds the class again (a few ms) on the next API call."""
-    import aiogram.methods as methods
-
-    for name in dir(methods):
-        cls = getattr(methods, name)
-        if isinstance(cls, type) and issubclass(cls, methods.TelegramMethod) and cls is not methods.TelegramMethod:
-            with contextlib.suppress(Exception):
-                PINNED.append(methods.Response[cls.__returning__])
-    return len(PINNED)
 
 
 class Oberih:
@@ -95,6 +115,10 @@ class Oberih:
             database_url=self.args.database or f"sqlite+aiosqlite:///{data_dir / 'oberih.db'}",
             default_language="en", log_level="WARNING", **RAISED_LIMITS)
         self.app = await build_app(settings)
+        # As run_bot.py does between build_app and run_app: what start-up built lives as long as the
+        # process, so it is kept out of every garbage collection.
+        gc.collect()
+        gc.freeze()
         self.sql = {"statements": 0, "commits": 0, "rollbacks": 0}
         self._count_sql(self.app.db.engine.sync_engine)
         self.stop_event = asyncio.Event()
@@ -191,39 +215,62 @@ class Echo:
 
 
 class Memory:
-    """tracemalloc (only with --trace, started before the first import): the net growth of live
-    Python memory between two marks, each taken after a full garbage collection. Only aggregated
-    sizes per source line are kept between the marks, so the measurement does not measure itself."""
+    """tracemalloc (after the "trace" command): the net growth of live Python memory between two
+    marks, each taken after a full garbage collection. Only aggregated sizes per source line are
+    kept between the marks, so the measurement does not measure itself."""
 
     IGNORE = (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__),
               tracemalloc.Filter(False, "<frozen importlib._bootstrap>"), tracemalloc.Filter(False, "<unknown>"))
 
+    last: tracemalloc.Snapshot | None = None
+
     def __init__(self) -> None:
         self.before: dict[tuple[str, int], tuple[int, int]] | None = None
-        self.rss_before = 0
+
+    @staticmethod
+    def _clear_bounded_caches() -> None:
+        """aiogram's `Update.event_type` is an lru_cache(128) keyed by the update: it keeps the last
+        128 updates alive, whichever they were. Bounded, so not per conversation; cleared before
+        both marks so that it does not blur the difference."""
+        with contextlib.suppress(ImportError, AttributeError):
+            from aiogram.types import Update
+
+            Update.event_type.fget.cache_clear()
 
     @staticmethod
     def _sizes() -> dict[tuple[str, int], tuple[int, int]]:
+        Memory._clear_bounded_caches()
         gc.collect()
         gc.collect()
         snapshot = tracemalloc.take_snapshot().filter_traces(Memory.IGNORE)
         sizes = {(stat.traceback[0].filename, stat.traceback[0].lineno): (stat.size, stat.count)
                  for stat in snapshot.statistics("lineno")}
+        Memory.last = snapshot if tracemalloc.get_traceback_limit() > 1 else None
         del snapshot
         gc.collect()
         return sizes
 
+    @staticmethod
+    def _callers(filename: str, lineno: int) -> list[str]:
+        """With BENCH_TRACE_FRAMES > 1 (debugging): the call chain that allocated most at a site."""
+        if Memory.last is None:
+            return []
+        here = Memory.last.filter_traces([tracemalloc.Filter(True, filename, lineno)])
+        stats = here.statistics("traceback")
+        if not stats:
+            return []
+        return [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stats[0].traceback][-10:]
+
     def mark(self) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
-            return {"error": "start the target with --trace"}
+            return {"error": "send {\"cmd\": \"trace\"} first"}
         self.before = self._sizes()
+        Memory.last = None
         return {"bytes": sum(size for size, _ in self.before.values())}
 
     def growth(self, top: int = 10) -> dict[str, Any]:
         if self.before is None:
             return {"error": "no mark"}
-        gc.collect()
-        rss_kb = usage()["rss_kb"]  # before the snapshot below allocates anything
         after = self._sizes()
         here = Path(__file__).resolve().parent.parent
         diffs = []
@@ -235,11 +282,17 @@ class Memory:
                 with contextlib.suppress(ValueError):
                     name = str(Path(name).resolve().relative_to(here))
                 name = name.split("site-packages/")[-1].split("lib/python3")[-1]
-                diffs.append({"where": f"{name}:{key[1]}", "bytes": size1 - size0, "blocks": count1 - count0})
+                diffs.append({"where": f"{name}:{key[1]}", "bytes": size1 - size0, "blocks": count1 - count0,
+                              "key": key})
         diffs.sort(key=lambda d: d["bytes"])
+        for d in diffs[::-1][:top]:
+            if callers := self._callers(*d["key"]):
+                d["callers"] = callers
+        Memory.last = None
+        for d in diffs:
+            del d["key"]
         return {"bytes": sum(d["bytes"] for d in diffs), "blocks": sum(d["blocks"] for d in diffs),
-                "top": diffs[::-1][:top], "bottom": [d for d in diffs[:top] if d["bytes"] < 0],
-                "rss_kb_before_snapshot": rss_kb}
+                "top": diffs[::-1][:top], "bottom": [d for d in diffs[:top] if d["bytes"] < 0]}
 
 
 def start_profile(path: str) -> Any:
@@ -277,17 +330,60 @@ async def serve(args: argparse.Namespace) -> None:
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
-    pinned = pin_response_types() if args.pin_generics else 0
+    gc.callbacks.append(_time_gc)
+    count_calls()
     await bot.start()
-    say(ready=True, pinned_response_types=pinned, pid=os.getpid(), **usage())
+    say(ready=True, gc_frozen=gc.get_freeze_count(), pid=os.getpid(), **usage())
     while line := await reader.readline():
         command = json.loads(line)
         name = command["cmd"]
         if name == "usage":
+            if command.get("reset_longest_gc"):  # the window starts: its own longest pauses from now on
+                GC["longest"] = [0.0, 0.0, 0.0]
             say(**usage(), **bot.internals())
+        elif name == "types":  # live objects by type (diagnosing a memory figure)
+            gc.collect()
+            from collections import Counter
+
+            say(types=dict(Counter(type(o).__qualname__ for o in gc.get_objects()).most_common(400)))
+        elif name == "holders":  # what keeps objects of a type alive (diagnosing a memory figure)
+            gc.collect()
+            wanted = [o for o in gc.get_objects() if type(o).__qualname__ == command["type"]][:3]
+            chains: list[list[str]] = []
+            for obj in wanted:
+                chain: list[str] = []
+                current, seen = obj, {id(wanted), id(chains), id(chain)}
+                for _ in range(command.get("depth", 8)):
+                    refs = [r for r in gc.get_referrers(current)
+                            if id(r) not in seen and type(r).__name__ not in ("frame", "list_iterator")]
+                    seen.add(id(refs))
+                    if not refs:
+                        break
+                    current = refs[0]
+                    seen.add(id(current))
+                    desc = type(current).__qualname__
+                    if isinstance(current, dict):
+                        desc += f" keys={list(current)[:4]}"
+                    elif isinstance(current, (list, tuple)):
+                        desc += f" len={len(current)}"
+                    chain.append(desc)
+                chains.append(chain)
+            say(chains=[[c[:160] for c in chain] for chain in chains])
+        elif name == "collect":  # how long one full garbage collection takes now
+            started = time.perf_counter()
+            found = gc.collect()
+            say(seconds=time.perf_counter() - started, unreachable=found, objects=len(gc.get_objects()))
         elif name == "settle":
             quiet = await bot.settle(command.get("timeout", 15.0))
             say(quiet=quiet, **usage())
+        elif name == "trace":
+            # From now on every allocation is traced. BENCH_TRACE_FRAMES > 1 (slower) also shows
+            # where the largest growth sites were called from.
+            tracemalloc.start(int(os.environ.get("BENCH_TRACE_FRAMES", "1")))
+            say(ok=True)
+        elif name == "untrace":
+            tracemalloc.stop()
+            say(ok=True)
         elif name == "mark":
             marked = memory.mark()
             say(**marked, **usage())  # rss_kb measured after the mark's snapshot is gone
@@ -315,8 +411,6 @@ def main() -> None:
     parser.add_argument("--api", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--database")
-    parser.add_argument("--trace", action="store_true")
-    parser.add_argument("--pin-generics", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.kind == "oberih":
