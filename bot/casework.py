@@ -127,9 +127,7 @@ class Casework:
         case = await tx.cases.update(case.id, **changes)
         await tx.audit.add(case.id, actor.alias, actor.user_id, action.value, argument or None)
         log.info("case action", extra={"case": case.number, "action": action.value})
-        await self.outbox.to_staff(tx, "operator", case, Kind.CARD_UPDATE, {})
-        if case.police_topic_id:
-            await self.outbox.to_staff(tx, "police", case, Kind.CARD_UPDATE, {})
+        await self.outbox.case_changed(tx, case)  # staff notices below stay in the operator chat
         if notice:
             await self.outbox.notice(tx, case, notice, **slots)
         if action is CaseAction.ESCALATE:

@@ -11,7 +11,7 @@ from typing import Any
 
 from dialogs.model import Button
 
-URGENT, NORMAL, LOW = 0, 1, 2
+URGENT, NORMAL = 0, 1
 
 
 class Kind:
