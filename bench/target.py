@@ -161,14 +161,14 @@ class Oberih:
         while loop.time() < deadline:
             async with self.app.db.transaction() as tx:
                 busy = await tx.inbox.depth() or await tx.outbox.depth()
-            if not busy and not self.app.worker._in_flight:
+            if not busy and not self.app.worker._in_flight and not self.app.db.calls_running:
                 return True
             await asyncio.sleep(0.05)
         return False
 
     def internals(self) -> dict[str, Any]:
         return {"rate_buckets_per_chat": self.app.worker.limits.chats,
-                "flood_windows": len(self.app.conversations._recent), "sql": dict(self.sql),
+                "flood_windows": len(self.app.conversations._allowance_full_at), "sql": dict(self.sql),
                 "sql_shapes": dict(self.shapes)}
 
     async def stop(self) -> None:

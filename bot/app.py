@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiohttp import web
 
 from bot.casework import Casework
@@ -33,6 +33,9 @@ from storage import Database
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 5.0
 IDLE_CHAT_LIMITERS = 1000  # per-chat rate buckets kept in memory; a drained one is as good as new
+# Open connections to the Bot API: ~1.4 KB each; 30 messages a second at Telegram's ~100 ms a call
+# need a few, button answers and long polling a few more (aiogram's default is 100).
+TELEGRAM_CONNECTIONS = 32
 
 
 @dataclass
@@ -73,6 +76,7 @@ class App:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
+        await self.db.finish_calls(FLUSH_SECONDS)  # a button's spinner, a staff reply: before the session closes
         if self.bot is not None:
             await self.bot.session.close()
         if self.viber is not None:
@@ -125,7 +129,8 @@ def _add_telegram(app: App, privacy: Any) -> None:
 
     pin_response_models()
     settings = app.settings
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
+    api = TelegramAPIServer.from_base(settings.telegram_api_url) if settings.telegram_api_url else PRODUCTION
+    session = AiohttpSession(api=api, limit=TELEGRAM_CONNECTIONS)
     app.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
     chats = StaffChats(settings.operator_chat_id, settings.police_chat_id)
     dispatcher = Dispatcher(disable_fsm=True, conversations=app.conversations, casework=app.casework, staff_chats=chats,

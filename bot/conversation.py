@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CASE_NUMBER_DIGITS = 6
 RECEIPT_WORDS = 3
 RECEIPT_TRIES_PER_DAY = 5
+FLOOD_SWEEP_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,8 @@ class ConversationService:
 
     def __init__(self, engine: Engine, privacy: Privacy, outbox: Outbox, settings: Any) -> None:
         self.engine, self.privacy, self.outbox, self.settings = engine, privacy, outbox, settings
-        self._recent: dict[str, deque[float]] = defaultdict(deque)  # message times of the last minute
+        # Per child, when their per-minute message allowance is full again (GCRA: one number each).
+        self._allowance_full_at: dict[str, float] = {}
         self._swept = time.monotonic()
 
     async def handle(self, tx: Any, child: Child, event: Incoming) -> None:
@@ -72,16 +74,19 @@ class ConversationService:
 
     def _flood(self, key: str) -> int:
         """How far past the per-minute message limit this child is (0: not flooding). Button presses
-        do not count; past the limit everything is still stored and relayed, only replies pause."""
-        now, window = time.monotonic(), self._recent[key]
-        window.append(now)
-        while window[0] < now - 60:
-            window.popleft()
-        if now - self._swept > 60:  # once a minute, forget children who went quiet: memory stays small
+        do not count; past the limit everything is still stored and relayed, only replies pause.
+
+        The generic cell rate algorithm: each message moves the child's "full again" time one
+        interval (a minute / limit) later; a child whose full-again time lies more than a minute
+        ahead has sent more than `limit` in a burst. One float per child who wrote lately."""
+        now, interval = time.monotonic(), 60.0 / self.settings.child_messages_per_minute
+        full_at = max(self._allowance_full_at.get(key, now), now) + interval
+        self._allowance_full_at[key] = full_at
+        if now - self._swept > FLOOD_SWEEP_SECONDS:  # children whose allowance is full are forgotten
             self._swept = now
-            for idle in [k for k, w in self._recent.items() if w[-1] < now - 60]:
-                del self._recent[idle]
-        return max(0, len(window) - self.settings.child_messages_per_minute)
+            for idle in [k for k, at in self._allowance_full_at.items() if at <= now]:
+                del self._allowance_full_at[idle]
+        return max(0, math.ceil(round((full_at - now - 60.0) / interval, 6)))
 
 
 def _context(case: Any, online: bool = True) -> Context:

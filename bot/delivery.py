@@ -2,21 +2,25 @@
 
 How an item leaves (DESIGN rule 3):
 
-1. A round claims ready items in one transaction (`Outbox.claim_ready`): a lease of `lease_seconds`
-   on at most the first pending item of each lane (one child's chat, one case topic in a staff chat),
-   urgent items first. Going through them in that order, an item whose rate-limit buckets have room
-   takes one message's capacity there and then (so a later item in the same round sees what is left);
-   an item whose buckets are full, or whose channel has no sender here, is released again at once.
-   So a full staff-group allowance never holds back a child's reply, and when capacity returns the
-   most urgent waiting item wins. Released items would be claimed first again by the next round, so
-   that round claims that many more, and other lanes behind them are still reached.
-2. The claim is committed before anything is sent; then each item is sent in its own task, and the
-   loop goes on (a slow send holds only its own lane).
+1. A round works in one transaction: it reads ready items (`Outbox.ready`: at most the first pending
+   item of each lane — one child's chat, one case topic in a staff chat — urgent items first, each
+   child's item with the child's address), picks the ones to start, and leases only those, for
+   `lease_seconds`, in one statement (`Outbox.claim`). Going through the items in that order, an item
+   whose rate-limit buckets have room takes one message's capacity there and then (so a later item
+   in the same round sees what is left); an item whose buckets are full, or whose channel has no
+   sender here, is left unclaimed. So a full staff-group allowance never holds back a child's reply,
+   and when capacity returns the most urgent waiting item wins. Items left waiting would be read
+   first again by the next round, so that round reads that many more, and other lanes behind them
+   are still reached.
+2. The claim is committed before anything is sent; then each item the claim won is sent in its own
+   task, and the loop goes on (a slow send holds only its own lane).
 3. Right after the platform answers, a new transaction records the outcome: `mark_sent` (with the ids
    of the bot's messages, also remembered for a child's quick exit), `retry_later`, or `mark_failed`
-   plus the `on_failed` hook. Until that commit the item stays leased to this worker, so no other
-   worker can send it meanwhile; while its send is still running, this worker's next rounds renew the
-   lease (they re-claim it when it runs out and skip it as already in flight).
+   plus the `on_failed` hook, each only if the item is still pending (one cancelled meanwhile, e.g.
+   because the child erased their data, stays cancelled and nothing of it is recorded). Until that
+   commit the item stays leased to this worker, so no other worker can send it meanwhile; while its
+   send is still running, this worker's next rounds renew the lease (they re-claim it when it runs
+   out and skip it as already in flight).
 
 The window (at-least-once, not exactly-once): a platform cannot be asked "did you already get this?",
 so between the platform accepting a message and the commit of `mark_sent` there is a window — the
@@ -48,7 +52,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.limits import Limits
-from storage import Database, OutboxItem, OutboxStatus, Target, Transaction
+from storage import Database, OutboxItem, Target, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +112,16 @@ class DeliveryMetrics(Protocol):
 @dataclass(slots=True)
 class _Round:
     limit: int = 0
-    claimed: int = 0
+    ready: int = 0  # ready items read
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    waiting: int = 0  # ready items released for want of rate-limit capacity or a free send slot
-    unsendable: int = 0  # released because no sender here serves their channel
+    waiting: int = 0  # ready items left unclaimed for want of rate-limit capacity or a free send slot
+    unsendable: int = 0  # left unclaimed because no sender here serves their channel
     failed: bool = False
 
     @property
     def full(self) -> bool:
-        """Items were started and the claim hit its limit: more may be ready right now."""
-        return bool(self.tasks) and self.claimed >= self.limit
+        """Items were started and the read hit its limit: more may be ready right now."""
+        return bool(self.tasks) and self.ready >= self.limit
 
 
 def default_owner() -> str:
@@ -205,7 +209,7 @@ class DeliveryWorker:
         self.on_failed = on_failed
         self.metrics = metrics
         self.send_timeout = send_timeout
-        # Items released last round (no capacity, no sender) are claimed again; the claim grows by
+        # Items left waiting last round (no capacity, no sender) are read again; the read grows by
         # their number, up to this, so that they cannot fill every batch and starve other lanes.
         self.max_claim = max_claim if max_claim is not None else 10 * batch
         self._held_back = 0
@@ -275,27 +279,31 @@ class DeliveryWorker:
     async def _round(self) -> _Round:
         rnd = _Round(limit=self.batch + min(self._held_back, self.max_claim))
         start: list[tuple[OutboxItem, Sender]] = []
+        claim: list[int] = []
         async with self.db.transaction() as tx:
-            items = await tx.outbox.claim_ready(tx.now, self.owner, rnd.limit, self.lease_seconds)
-            rnd.claimed = len(items)
+            items = await tx.outbox.ready(tx.now, rnd.limit)
+            rnd.ready = len(items)
             for item in items:  # priority, then id: the most urgent item takes capacity first
                 if item.id in self._in_flight:
-                    continue  # its send is still running; the claim just renewed its lease
+                    claim.append(item.id)  # its send is still running: only renew its lease
+                    continue
                 sender = self.senders.get(item.channel)
                 if sender is None:
-                    await tx.outbox.release(item.id)  # stays pending for a process that has the channel
-                    rnd.unsendable += 1
+                    rnd.unsendable += 1  # left pending for a process that has the channel
                 elif len(self._in_flight) + len(start) >= self.batch or not self.limits.has_capacity(item):
-                    await tx.outbox.release(item.id)  # not this round; the next item may go instead
-                    rnd.waiting += 1
+                    rnd.waiting += 1  # not this round; the next item may go instead
                 else:
                     # No await between the check and this: the capacity seen is the capacity taken.
+                    # (Should another worker win the item below, that one message's capacity is lost.)
                     await self.limits.acquire(item)
                     start.append((item, sender))
+                    claim.append(item.id)
+            won = await tx.outbox.claim(claim, tx.now, self.owner, self.lease_seconds)
         self._held_back = rnd.waiting + rnd.unsendable
         # Sent only after the claims are committed: no other worker can hold these items now.
         for item, sender in start:
-            rnd.tasks.append(self._spawn(item, self._deliver(item, sender)))
+            if item.id in won:
+                rnd.tasks.append(self._spawn(item, self._deliver(item, sender)))
         return rnd
 
     def _spawn(self, item: OutboxItem, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -327,9 +335,8 @@ class DeliveryWorker:
             result = None  # the message left: record it anyway, or it would be sent again
 
         async def record(tx: Transaction) -> bool:
-            if not await self._still_pending(tx, item, "sent"):
-                return False
-            await tx.outbox.mark_sent(item.id, result)
+            if not await tx.outbox.mark_sent(item.id, result):
+                return self._not_pending(item, "sent")
             if item.target == Target.CHILD and item.conversation_key and isinstance(result, dict):
                 for message_id in result.get("message_ids") or ():
                     if isinstance(message_id, int) and not isinstance(message_id, bool):
@@ -355,9 +362,8 @@ class DeliveryWorker:
             delay = backoff_seconds(attempt)
 
         async def record(tx: Transaction) -> bool:
-            if not await self._still_pending(tx, item, "retry"):
-                return False
-            await tx.outbox.retry_later(item.id, tx.now + timedelta(seconds=delay), reason)
+            if not await tx.outbox.retry_later(item.id, tx.now + timedelta(seconds=delay), reason):
+                return self._not_pending(item, "retry")
             return True
 
         if await self._record(item, "retry", record):
@@ -367,9 +373,8 @@ class DeliveryWorker:
 
     async def _give_up(self, item: OutboxItem, reason: str, attempt: int) -> None:
         async def record(tx: Transaction, hook: bool = True) -> bool:
-            if not await self._still_pending(tx, item, "failed"):
-                return False
-            await tx.outbox.mark_failed(item.id, reason)
+            if not await tx.outbox.mark_failed(item.id, reason):
+                return self._not_pending(item, "failed")
             if hook and self.on_failed is not None:
                 await self.on_failed(tx, item, reason)
             return True
@@ -384,14 +389,11 @@ class DeliveryWorker:
             log.warning("delivery failed", extra={**self._fields(item), "attempt": attempt, "reason": reason})
             self._count("failed", item.kind)
 
-    async def _still_pending(self, tx: Transaction, item: OutboxItem, outcome: str) -> bool:
-        """False if the item was finished meanwhile (e.g. cancelled because the child erased their data)."""
-        current = await tx.outbox.get(item.id)
-        if current is not None and current.status == OutboxStatus.PENDING:
-            return True
-        status = current.status.value if current is not None else "gone"
+    def _not_pending(self, item: OutboxItem, outcome: str) -> bool:
+        """The outcome's UPDATE found the item finished meanwhile (e.g. cancelled because the child
+        erased their data, or gone): say so; False, as nothing was recorded."""
         log.info("delivery outcome not recorded: item no longer pending",
-                 extra={**self._fields(item), "outcome": outcome, "status": status})
+                 extra={**self._fields(item), "outcome": outcome, "status": "not pending"})
         return False
 
     async def _record(self, item: OutboxItem, outcome: str, write: Callable[[Transaction], Awaitable[bool]],

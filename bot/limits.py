@@ -9,6 +9,7 @@ capacity with `acquire_extra`, which waits.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 
@@ -17,6 +18,7 @@ from aiolimiter import AsyncLimiter
 from storage import OutboxItem, Target
 
 MAX_CHATS = 10_000  # per-chat buckets kept before idle ones are dropped
+SWEEP_SECONDS = 1.0  # drained per-chat buckets are dropped this often: an idle child costs no memory
 STAFF_TARGETS = frozenset({Target.OPERATOR, Target.POLICE})
 
 
@@ -39,6 +41,7 @@ class Limits:
         self._chat_rate = chat_per_second
         self._group_rate = group_per_minute
         self._max_chats = max_chats
+        self._swept = time.monotonic()
         self._globals: dict[str, AsyncLimiter] = {}  # by channel
         self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()  # by lane, least recently used first
         self._groups: dict[str, AsyncLimiter] = {}  # by target
@@ -93,7 +96,9 @@ class Limits:
         if limiter is not None:
             self._chats.move_to_end(lane)
             return limiter
-        if len(self._chats) >= self._max_chats:
+        now = time.monotonic()
+        if len(self._chats) >= self._max_chats or now - self._swept > SWEEP_SECONDS:
+            self._swept = now
             self._drop_idle()
         limiter = self._chats[lane] = _bucket(self._chat_rate, 1)
         return limiter

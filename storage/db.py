@@ -1,14 +1,14 @@
-"""Database: engine lifecycle, migrations at start, and one-session transactions with repositories."""
+"""Database: engine lifecycle, migrations at start, and one-connection transactions with repositories."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from storage.engine import make_engine
@@ -27,15 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class Transaction:
-    """Repositories sharing one session; all of it commits or none of it does."""
+    """Repositories sharing one connection; all of it commits or none of it does."""
 
     __slots__ = (
-        "_clock", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox", "outbox", "staff",
-        "stats",
+        "_after_commit", "_clock", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox",
+        "outbox", "staff", "stats",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._clock = ctx.clock
+        self._after_commit: list[Callable[[], Awaitable[object]]] = []
         self.conversations = Conversations(ctx)
         self.cases = Cases(ctx)
         self.outbox = Outbox(ctx)
@@ -51,6 +52,22 @@ class Transaction:
         """The current time from the database's clock (aware UTC)."""
         return self._clock()
 
+    def after_commit(self, call: Callable[[], Awaitable[object]]) -> None:
+        """Run `call` once this transaction has committed (never if it rolls back), in the background.
+
+        For network calls a handler makes along the way (a button's spinner, a reply to a staff
+        command): they must not hold the transaction open, must not happen if it fails, and must not
+        hold up the next update of the chat either. One transaction's calls run in order."""
+        self._after_commit.append(call)
+
+
+async def _run_in_order(calls: list[Callable[[], Awaitable[object]]]) -> None:
+    for call in calls:
+        try:
+            await call()
+        except Exception as error:  # noqa: BLE001 - the work is committed; a lost courtesy call is logged
+            log.warning("a call after commit failed", extra={"reason": type(error).__name__})
+
 
 class Database:
     """Owns the engine; `start()` migrates to the newest schema before anything else touches it."""
@@ -60,8 +77,8 @@ class Database:
         self._privacy = privacy
         self._clock = clock
         self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._serial: AbstractAsyncContextManager[object] = nullcontext()
+        self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
 
     @property
     def engine(self) -> AsyncEngine:
@@ -86,32 +103,49 @@ class Database:
             await engine.dispose()
             raise
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         if isinstance(engine.pool, StaticPool):
-            # In-memory SQLite has one shared connection: concurrent transactions would commit each other's work.
+            # SQLite has one shared connection (storage/inline_sqlite.py): concurrent transactions would
+            # commit each other's work.
             self._serial = asyncio.Lock()
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
         """Dispose of the engine and its connections."""
-        engine, self._engine, self._sessions = self._engine, None, None
+        engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """One session: commits when the block ends, rolls back if it raises (in-memory SQLite: one at a time)."""
-        if self._sessions is None:
-            raise RuntimeError("Database.start() has not been awaited")
-        async with self._serial, self._sessions() as session, session.begin():
-            yield Transaction(Context(session, self._privacy, self._clock, self.dialect))
+        """One connection: commits when the block ends, rolls back if it raises (SQLite: one at a time).
+        Calls registered with `Transaction.after_commit` run after the commit."""
+        engine = self.engine
+        async with self._serial, engine.begin() as connection:
+            tx = Transaction(Context(connection, self._privacy, self._clock, engine.dialect.name))
+            yield tx
+        if tx._after_commit:
+            task = asyncio.create_task(_run_in_order(tx._after_commit), name="after-commit")
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    @property
+    def calls_running(self) -> int:
+        """How many transactions' after-commit calls are still running."""
+        return len(self._calls)
+
+    async def finish_calls(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for after-commit calls still running (at shutdown), then cancel them."""
+        if self._calls:
+            _done, late = await asyncio.wait(set(self._calls), timeout=timeout)
+            for task in late:
+                task.cancel()
 
     async def ping(self) -> bool:
         """True if the database answers a trivial query."""
         if self._engine is None:
             return False
         try:
-            async with self._engine.connect() as connection:
+            async with self._serial, self._engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:  # noqa: BLE001 - a health check reports, it does not raise
             log.warning("database ping failed: %s", type(error).__name__)

@@ -1,7 +1,7 @@
 """What repositories return: frozen values, decrypted, never ORM rows."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +80,9 @@ class OutboxItem:
     error: str | None
     claimed_until: datetime | None
     claimed_by: str | None
+    # A child's address, read with the claim (`Outbox.ready`) so that the sender need not read the
+    # conversation; never written to the outbox, and left out of repr and comparisons.
+    address: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,8 @@ async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
         async with app.db.transaction() as tx:
             stored = await tx.inbox.last_external_id("telegram")
             busy = await tx.inbox.depth() or await tx.outbox.depth()
-        return (newest is None or (stored is not None and int(stored) >= newest)) and not busy
+        done = newest is None or (stored is not None and int(stored) >= newest)
+        return done and not busy and not app.db.calls_running
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

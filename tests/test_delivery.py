@@ -13,6 +13,7 @@ from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import event
 
 from bot.delivery import DeliveryError, DeliveryWorker, backoff_seconds, reason_class, short_reason
 from bot.limits import Limits
@@ -535,6 +536,58 @@ async def test_a_message_to_a_child_who_erased_their_data_meanwhile(db: Database
     assert (await get(db, item_id)).status == OutboxStatus.CANCELLED
     async with db.transaction() as tx:
         assert await tx.chat_messages.for_conversation("child-a") == []
+
+
+@pytest.mark.parametrize("error", [DeliveryError("blocked", permanent=True), RuntimeError("network down")])
+async def test_a_failure_for_a_child_who_erased_their_data_meanwhile(db: Database, sender: FakeSender,
+                                                                     error: Exception) -> None:
+    hooked: list[int] = []
+
+    async def on_failed(tx: Any, item: OutboxItem, reason: str) -> None:
+        hooked.append(item.id)
+
+    worker = make_worker(db, sender, on_failed=on_failed)
+    item_id = await to_child(db, "child-a")
+    sender.gates[item_id] = asyncio.Event()
+    sender.fail[item_id] = [error]
+    sending = asyncio.create_task(worker.run_once())
+    await sender.started.setdefault(item_id, asyncio.Event()).wait()
+    async with db.transaction() as tx:
+        assert await tx.outbox.cancel_for_conversation("child-a") == 1
+    sender.gates[item_id].set()
+    assert await sending == 1
+    item = await get(db, item_id)
+    assert (item.status, item.attempts, item.error, hooked) == (OutboxStatus.CANCELLED, 0, None, [])
+
+
+async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db: Database) -> None:
+    """The round reads ready items with their children's addresses and claims them in one statement;
+    each outcome is one conditional UPDATE (plus the message ids kept for a quick exit)."""
+    addresses: dict[int, Any] = {}
+
+    class AddressSender(FakeSender):
+        async def send(self, item: OutboxItem, limits: Limits) -> dict | None:
+            addresses[item.id] = item.address
+            return await super().send(item, limits)
+
+    worker = make_worker(db, AddressSender())
+    async with db.transaction() as tx:
+        for n in range(3):
+            await tx.conversations.save(f"child-{n}", "telegram", {"lang": "uk"}, {"chat_id": 500 + n})
+    ids = [await to_child(db, f"child-{n}") for n in range(3)]
+    statements: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements[statement.split(None, 1)[0].upper()] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await worker.run_once() == 3
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert addresses == {item_id: {"chat_id": 500 + n} for n, item_id in enumerate(ids)}
+    assert {word: statements[word] for word in ("SELECT", "UPDATE", "INSERT", "DELETE")} == {
+        "SELECT": 1, "UPDATE": 1 + 3, "INSERT": 3, "DELETE": 0}
 
 
 async def test_flush_gives_up_on_a_hung_send(db: Database, sender: FakeSender) -> None:

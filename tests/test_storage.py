@@ -138,19 +138,22 @@ async def test_conversation_round_trip_and_keep_address(db: Database, clock: Fak
     assert repr(KEEP) == "KEEP"
 
 
-async def test_optimistic_version_conflict(db: Database) -> None:
+async def test_optimistic_version_conflict(db: Database, database_url: str, privacy: Privacy) -> None:
     async with db.transaction() as tx:
         await tx.conversations.save("k1", "telegram", {"n": 0})
     async with db.transaction() as tx:
         with pytest.raises(ConcurrentUpdate):
             await tx.conversations.save("k1", "telegram", {"n": 9})  # insert over an existing row
+    other_process = Database(database_url, privacy)  # one process runs one SQLite transaction at a time
+    await other_process.start()
     async with db.transaction() as first:
         seen = await first.conversations.get("k1")
         assert seen is not None
-        async with db.transaction() as second:
+        async with other_process.transaction() as second:
             await second.conversations.save("k1", "telegram", {"n": 1}, expected_version=seen.version)
         with pytest.raises(ConcurrentUpdate):
             await first.conversations.save("k1", "telegram", {"n": 2}, expected_version=seen.version)
+    await other_process.close()
     async with db.transaction() as tx:
         found = await tx.conversations.get("k1")
         with pytest.raises(ConcurrentUpdate):

@@ -161,4 +161,45 @@ async def test_concurrent_claimers_never_share_an_item(
         assert in_lane == sorted(in_lane)  # a lane's items left one at a time, in id order
 
 
+async def test_outbox_ready_brings_the_address_and_claim_has_one_winner(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.conversations.save("k1", "telegram", {"lang": "uk"}, {"chat_id": 42})
+        child = await tx.outbox.add("child", "telegram", "c:k1", "text", {"t": SECRET}, conversation_key="k1")
+        orphan = await tx.outbox.add("child", "telegram", "c:k2", "text", {"t": "x"}, conversation_key="k2")
+        card = await tx.outbox.add("operator", "telegram", "op", "case_card", {"n": 1}, case_id=5,
+                                   conversation_key="k1")
+    async with db.transaction() as tx:
+        ready = await tx.outbox.ready(tx.now, 10)
+        # Only a child's own item carries the child's address; it is read, never written to the outbox.
+        assert [(item.id, item.address) for item in ready] == [(child, {"chat_id": 42}), (orphan, None), (card, None)]
+        assert all(item.claimed_by is None and item.address is None for item in await tx.outbox.items())
+        assert await tx.outbox.claim([child, card], tx.now, "w1", 30) == {child, card}
+        assert await tx.outbox.claim([child, orphan], tx.now, "w2", 30) == {orphan}  # child is w1's
+        assert await tx.outbox.claim([], tx.now, "w2", 30) == set()
+        assert await tx.outbox.ready(tx.now, 10) == []
+
+
+async def test_outbox_outcomes_touch_only_pending_items(db: Database, clock: FakeClock) -> None:
+    async with db.transaction() as tx:
+        child = await tx.outbox.add("child", "telegram", "c:k1", "text", {"t": SECRET}, conversation_key="k1")
+        other = await tx.outbox.add("child", "telegram", "c:k2", "text", {"t": "x"}, conversation_key="k2")
+    assert await claim(db) == [child, other]
+    async with db.transaction() as tx:
+        assert await tx.outbox.cancel_for_conversation("k1") == 1  # the child erased their data meanwhile
+        later = clock.now + timedelta(seconds=5)
+        assert not await tx.outbox.mark_sent(child, {"message_ids": [1]})
+        assert not await tx.outbox.retry_later(child, later, "timeout")
+        assert not await tx.outbox.mark_failed(child, "blocked")
+        cancelled = await tx.outbox.get(child)
+        assert cancelled is not None
+        assert (cancelled.status, cancelled.result, cancelled.attempts, cancelled.error) == (
+            OutboxStatus.CANCELLED, None, 0, None)
+        assert await tx.outbox.retry_later(other, later, "timeout")
+        assert await tx.outbox.mark_failed(other, "blocked")
+        assert not await tx.outbox.mark_sent(other, None)  # failed stays failed
+        assert not await tx.outbox.mark_failed(123456, "gone")
+        failed = await tx.outbox.get(other)
+        assert failed is not None and (failed.status, failed.attempts, failed.result) == (OutboxStatus.FAILED, 2, None)
+
+
 __all__ = [name for name in list(globals()) if name.startswith("test_")]

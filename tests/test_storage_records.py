@@ -110,4 +110,58 @@ async def test_chat_and_case_messages(db: Database, clock: FakeClock) -> None:
     assert by_staff is not None and (by_staff.case_id, by_staff.child_message_id) == (1, 501)
 
 
+# --- hot-path statements are built once per process: each call must still bring its own values -----
+
+
+async def test_prebuilt_conversation_statements_take_each_calls_values(db: Database, clock: FakeClock) -> None:
+    async with db.transaction() as tx:
+        assert await tx.conversations.save("k1", "telegram", {"n": 1}) == 1  # no address given: NULL
+        assert await tx.conversations.save("k2", "viber", {"n": 2}, {"chat_id": 2}) == 1
+        fresh = await tx.conversations.get("k1")
+        assert fresh is not None and (fresh.address, fresh.reports_today, fresh.reports_day) == (None, 0, "")
+        clock.advance(minutes=1)
+        assert await tx.conversations.save("k1", "console", {"n": 3}, {"chat_id": 1}, expected_version=1) == 2
+        assert await tx.conversations.save("k2", "viber", {"n": 4}, expected_version=1) == 2  # address kept
+        assert await tx.conversations.save("k1", "console", {"n": 5}, expected_version=2) == 3  # address kept
+        first, second = await tx.conversations.get("k1"), await tx.conversations.get("k2")
+        assert await tx.conversations.get("k3") is None
+    assert first is not None and second is not None
+    assert (first.channel, first.state, first.address, first.version) == ("console", {"n": 5}, {"chat_id": 1}, 3)
+    assert (second.channel, second.state, second.address, second.version) == ("viber", {"n": 4}, {"chat_id": 2}, 2)
+    assert (first.created_at, first.updated_at, second.created_at, second.updated_at) == (
+        START, clock.now, START, clock.now)
+
+
+async def test_prebuilt_case_lookups_and_updates(db: Database) -> None:
+    old = await new_case(db, "900001", conversation_key="k1")
+    new = await new_case(db, "900002", conversation_key="k1")
+    other = await new_case(db, "900003", conversation_key="k2")
+    async with db.transaction() as tx:
+        closed = await tx.cases.update(new, status="closed", outcome="helped")
+        rated = await tx.cases.update(other, rating=5)  # other columns: nothing of the last update carries over
+        assert (closed.status, closed.outcome, closed.rating) == ("closed", "helped", None)
+        assert (rated.status, rated.outcome, rated.rating) == ("new", None, 5)
+        assert (await tx.cases.open_for("k1")).id == old  # type: ignore[union-attr]
+        assert (await tx.cases.latest_for("k1")).id == new  # type: ignore[union-attr]  # whatever its status
+        assert (await tx.cases.open_for("k2")).id == other  # type: ignore[union-attr]
+        assert await tx.cases.open_for("k3") is None and await tx.cases.latest_for("k3") is None
+        assert (await tx.cases.get(old)).status == "new"  # type: ignore[union-attr]
+
+
+async def test_prebuilt_inbox_statements(db: Database, clock: FakeClock) -> None:
+    async with db.transaction() as tx:
+        ids = [await tx.inbox.add("telegram", str(n), f"lane{n}", {"n": n}) for n in range(3)]
+        assert [item.id for item in await tx.inbox.pending(1)] == ids[:1]
+        assert [item.id for item in await tx.inbox.pending(5)] == ids
+        clock.advance(seconds=3)
+        await tx.inbox.mark_done(ids[1])  # type: ignore[arg-type]
+        pending = [(i.id, i.lane, i.payload, i.status, i.attempts, i.received_at) for i in await tx.inbox.pending(2)]
+        done = await tx.inbox.get(ids[1])  # type: ignore[arg-type]
+    assert pending == [
+        (ids[0], "lane0", {"n": 0}, "pending", 0, START),
+        (ids[2], "lane2", {"n": 2}, "pending", 0, START),
+    ]
+    assert done is not None
+    assert (done.status, done.payload, done.done_at, done.error) == ("done", None, clock.now, None)
+
 __all__ = [name for name in list(globals()) if name.startswith("test_") and not name.startswith("test_sqlite_")]

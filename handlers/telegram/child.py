@@ -1,6 +1,8 @@
 """The child's private chat: every message and button press becomes one engine event."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
@@ -9,7 +11,6 @@ from aiogram.types import CallbackQuery, Message
 from bot.conversation import Child, ConversationService
 from dialogs.model import EventKind, Incoming
 from handlers.telegram.convert import message_event
-
 
 
 # Filters are coroutines: aiogram runs plain callables (and magic filters) in a thread, one hand-off each.
@@ -26,22 +27,26 @@ def _child(chat_id: int, user_id: int, message_id: int | None = None) -> Child:
     return Child("telegram", user_id, {"chat_id": chat_id}, message_id)
 
 
-async def on_child_message(message: Message, tx: object, conversations: ConversationService) -> None:
+async def on_child_message(message: Message, tx: Any, conversations: ConversationService) -> None:
     child = _child(message.chat.id, message.from_user.id, message.message_id)
     await conversations.handle(tx, child, message_event(message))
 
 
-async def on_child_edit(message: Message, tx: object, conversations: ConversationService) -> None:
+async def on_child_edit(message: Message, tx: Any, conversations: ConversationService) -> None:
     await conversations.handle(tx, _child(message.chat.id, message.from_user.id), message_event(message, edited=True))
 
 
-async def on_child_button(callback: CallbackQuery, tx: object, conversations: ConversationService) -> None:
+async def on_child_button(callback: CallbackQuery, tx: Any, conversations: ConversationService) -> None:
     event = Incoming(EventKind.BUTTON, text=callback.data or "", language_hint=callback.from_user.language_code)
     await conversations.handle(tx, _child(callback.message.chat.id, callback.from_user.id), event)
+    tx.after_commit(lambda: _stop_spinner(callback))  # the transaction never waits on the network
+
+
+async def _stop_spinner(callback: CallbackQuery) -> None:
     try:
-        await callback.answer()  # stops the button's spinner; nothing is lost if this fails
+        await callback.answer()
     except TelegramAPIError:
-        pass
+        pass  # the spinner stops by itself; nothing is lost
 
 
 def child_router() -> Router:

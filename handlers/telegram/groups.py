@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.enums import ChatType
@@ -18,14 +19,11 @@ def _configured(chat_id: int, chats: StaffChats) -> bool:
     return chat_id in (chats.operator, chats.police)
 
 
-async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, staff_chats: StaffChats) -> None:
+async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, tx: Any, staff_chats: StaffChats) -> None:
     if _configured(update.chat.id, staff_chats) or update.new_chat_member.status in ("left", "kicked"):
         return
     log.warning("left a chat it was not configured for")
-    try:
-        await bot.leave_chat(update.chat.id)
-    except TelegramAPIError:
-        pass
+    tx.after_commit(lambda: _leave(bot, update.chat.id))
 
 
 async def on_group_migrated(message: Message, staff_chats: StaffChats) -> None:
@@ -50,9 +48,14 @@ async def not_configured(message: Message, staff_chats: StaffChats) -> bool:
     return message.chat.type in GROUPS and not _configured(message.chat.id, staff_chats)
 
 
-async def on_unknown_group_message(message: Message, bot: Bot) -> None:
+async def on_unknown_group_message(message: Message, bot: Bot, tx: Any) -> None:
+    tx.after_commit(lambda: _leave(bot, message.chat.id))
+
+
+async def _leave(bot: Bot, chat_id: int) -> None:
+    # After the commit: a transaction never waits on the network.
     try:
-        await bot.leave_chat(message.chat.id)
+        await bot.leave_chat(chat_id)
     except TelegramAPIError:
         pass
 

@@ -30,12 +30,17 @@ class TelegramInbound:
                  pseudonym: Callable[[str, Any], str]) -> None:
         self.bot, self.dispatcher, self.db, self.wake, self.pseudonym = bot, dispatcher, db, wake, pseudonym
         self.alive = asyncio.Event()  # set after each successful getUpdates (read by /healthz)
+        # Updates stored and not yet handled, as parsed: handling them need not parse them again.
+        self._parsed: dict[int, Update] = {}
 
     async def store(self, updates: list[Update]) -> None:
+        stored = []
         async with self.db.transaction() as tx:
             for update in updates:
                 payload = update.model_dump(mode="json", exclude_none=True)
-                await tx.inbox.add("telegram", str(update.update_id), update_lane(update, self.pseudonym), payload)
+                if await tx.inbox.add("telegram", str(update.update_id), update_lane(update, self.pseudonym), payload):
+                    stored.append(update)
+        self._parsed.update((update.update_id, update) for update in stored)
         self.wake.set()
 
     async def poll(self, stop: asyncio.Event) -> None:
@@ -69,7 +74,9 @@ class TelegramInbound:
 
     async def handle(self, tx: Any, payload: dict) -> None:
         """The inbox processor's handler for Telegram items: the real dispatcher, inside `tx`."""
-        update = Update.model_validate(payload, context={"bot": self.bot})
+        update = self._parsed.pop(payload["update_id"], None)  # after a restart or a retry: parsed again
+        if update is None:
+            update = Update.model_validate(payload, context={"bot": self.bot})
         await self.dispatcher.feed_update(self.bot, update, tx=tx)
 
     def webhook_route(self, secret: str) -> Callable[[web.Request], Any]:

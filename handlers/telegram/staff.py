@@ -36,24 +36,21 @@ async def on_case_button(callback: CallbackQuery, callback_data: CaseCallback, t
     case = await tx.cases.get(callback_data.case)
     action = CaseAction._value2member_map_.get(callback_data.action)
     if actor is None or case is None or action is None or actor.role not in ALLOWED[action]:
-        await _answer(callback, casework.engine.say(casework.lang, "operator.refused"))
+        _answer(tx, callback, casework.engine.say(casework.lang, "operator.refused"))
         return
     if action in (CaseAction.CLOSE, CaseAction.CANCEL):
         # Choosing an outcome is a two-tap menu on the card itself; nothing changes until an outcome is chosen.
         markup = card_keyboard(casework.engine, casework.lang, case, staff_chats.police is not None,
                                closing=action is CaseAction.CLOSE)
-        try:
-            await callback.message.edit_reply_markup(reply_markup=markup)
-        except TelegramAPIError:
-            pass
-        await _answer(callback)
+        tx.after_commit(lambda: _quietly(callback.message.edit_reply_markup(reply_markup=markup)))
+        _answer(tx, callback)
         return
     try:
         await casework.act(tx, actor, case, action, callback_data.arg)
     except Refused as refusal:
-        await _answer(callback, casework.engine.say(casework.lang, refusal.key))
+        _answer(tx, callback, casework.engine.say(casework.lang, refusal.key))
         return
-    await _answer(callback)
+    _answer(tx, callback)
 
 
 async def on_grant(message: Message, command: CommandObject, tx: Any, casework: Casework) -> None:
@@ -62,12 +59,12 @@ async def on_grant(message: Message, command: CommandObject, tx: Any, casework: 
     args = (command.args or "").split(maxsplit=1)
     member = message.reply_to_message.from_user if message.reply_to_message else None
     if not args or args[0] not in ROLES or member is None or member.is_bot:
-        await message.reply(casework.engine.say(casework.lang, "operator.grant.usage"))
+        _reply(tx, message, casework.engine.say(casework.lang, "operator.grant.usage"))
         return
     alias = args[1].strip()[:32] if len(args) > 1 else member.first_name[:32]
     await tx.staff.grant(member.id, args[0], alias, message.from_user.id)
     await tx.audit.add(None, "admin", message.from_user.id, "grant", f"{alias}: {args[0]}")
-    await message.reply(casework.engine.say(casework.lang, "operator.grant.ok", alias=alias, role=args[0]))
+    _reply(tx, message, casework.engine.say(casework.lang, "operator.grant.ok", alias=alias, role=args[0]))
 
 
 async def on_revoke(message: Message, tx: Any, casework: Casework) -> None:
@@ -76,11 +73,11 @@ async def on_revoke(message: Message, tx: Any, casework: Casework) -> None:
     member = message.reply_to_message.from_user if message.reply_to_message else None
     existing = await tx.staff.get(member.id) if member else None
     if existing is None:
-        await message.reply(casework.engine.say(casework.lang, "operator.revoke.usage"))
+        _reply(tx, message, casework.engine.say(casework.lang, "operator.revoke.usage"))
         return
     await tx.staff.revoke(member.id)
     await tx.audit.add(None, "admin", message.from_user.id, "revoke", existing.alias)
-    await message.reply(casework.engine.say(casework.lang, "operator.revoke.ok", alias=existing.alias))
+    _reply(tx, message, casework.engine.say(casework.lang, "operator.revoke.ok", alias=existing.alias))
 
 
 async def on_staff(message: Message, tx: Any, casework: Casework) -> None:
@@ -89,10 +86,10 @@ async def on_staff(message: Message, tx: Any, casework: Casework) -> None:
     members = await tx.staff.all()
     say = casework.engine.say
     if not members:
-        await message.reply(say(casework.lang, "operator.staff.empty"))
+        _reply(tx, message, say(casework.lang, "operator.staff.empty"))
         return
     listing = "\n".join(f"• {member.alias} — {member.role}" for member in members)
-    await message.reply(say(casework.lang, "operator.staff.list", list=listing))
+    _reply(tx, message, say(casework.lang, "operator.staff.list", list=listing))
 
 
 async def on_audit(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
@@ -102,12 +99,12 @@ async def on_audit(message: Message, command: CommandObject, tx: Any, casework: 
     if case is None and command.args:
         case = await tx.cases.by_number(command.args.strip())
     if case is None:
-        await message.reply(casework.engine.say(casework.lang, "operator.audit.usage"))
+        _reply(tx, message, casework.engine.say(casework.lang, "operator.audit.usage"))
         return
     entries = await tx.audit.for_case(case.id)
     listing = "\n".join(f"{e.at:%Y-%m-%d %H:%M} · {e.actor_alias} · {e.action}" + (f" · {e.detail}" if e.detail else "")
                         for e in entries)
-    await message.reply(casework.engine.say(casework.lang, "operator.audit.title", case_number=case.number, list=listing))
+    _reply(tx, message, casework.engine.say(casework.lang, "operator.audit.title", case_number=case.number, list=listing))
 
 
 async def on_reload(message: Message, tx: Any, casework: Casework, reload_content: Any) -> None:
@@ -117,10 +114,10 @@ async def on_reload(message: Message, tx: Any, casework: Casework, reload_conten
     mistakes = reload_content()
     say = casework.engine.say
     if mistakes:
-        await message.reply(say(casework.lang, "operator.reload.failed", count=len(mistakes),
+        _reply(tx, message, say(casework.lang, "operator.reload.failed", count=len(mistakes),
                                 list="\n".join(mistakes[:10])))
     else:
-        await message.reply(say(casework.lang, "operator.reload.ok"))
+        _reply(tx, message, say(casework.lang, "operator.reload.ok"))
 
 
 async def on_prepared(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
@@ -164,7 +161,7 @@ async def on_topic_message(message: Message, tx: Any, casework: Casework, target
         # Nothing goes to a child from General; say so to someone who answers the bot there.
         replied = message.reply_to_message
         if not message.is_topic_message and replied is not None and replied.from_user and replied.from_user.is_bot:
-            await message.reply(casework.engine.say(casework.lang, "operator.general_hint"))
+            _reply(tx, message, casework.engine.say(casework.lang, "operator.general_hint"))
         return
     if message.text is not None:
         if message.text.startswith("//"):
@@ -190,7 +187,7 @@ async def _is_admin(message: Message, tx: Any, casework: Casework) -> bool:
     actor = await casework.actor(tx, message.from_user.id) if message.from_user else None
     if actor is not None and actor.role == "admin":
         return True
-    await message.reply(casework.engine.say(casework.lang, "operator.refused"))
+    _reply(tx, message, casework.engine.say(casework.lang, "operator.refused"))
     return False
 
 
@@ -198,11 +195,21 @@ def _names(engine: Any, prefix: str) -> list[str]:
     return sorted(key.removeprefix(prefix) for key in engine.content.texts[engine.default_language] if key.startswith(prefix))
 
 
-async def _answer(callback: CallbackQuery, text: str | None = None) -> None:
+# Replies wait for the commit (Transaction.after_commit): a transaction never waits on the network, and
+# nothing is said about an action that did not happen.
+def _reply(tx: Any, message: Message, text: str) -> None:
+    tx.after_commit(lambda: message.reply(text))
+
+
+def _answer(tx: Any, callback: CallbackQuery, text: str | None = None) -> None:
+    tx.after_commit(lambda: _quietly(callback.answer(text, show_alert=bool(text))))
+
+
+async def _quietly(call: Any) -> None:
     try:
-        await callback.answer(text, show_alert=bool(text))
+        await call
     except TelegramAPIError:
-        pass  # the spinner times out by itself
+        pass  # a button's spinner times out by itself; an old card keeps its buttons
 
 
 def staff_router() -> Router:

@@ -1,4 +1,4 @@
-"""What every repository shares: the session, the sealer, the clock and dialect-portable upserts."""
+"""What every repository shares: the connection, the sealer, the clock and dialect-portable upserts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.types import Clock, Sealer
 
@@ -17,9 +17,9 @@ ERROR_LIMIT = 500
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """One transaction's session plus the tools repositories need."""
+    """One transaction's connection plus the tools repositories need."""
 
-    session: AsyncSession
+    connection: AsyncConnection
     sealer: Sealer
     clock: Clock
     dialect: str
@@ -34,8 +34,8 @@ class Repository:
         self._ctx = ctx
 
     @property
-    def _session(self) -> AsyncSession:
-        return self._ctx.session
+    def _session(self) -> AsyncConnection:
+        return self._ctx.connection
 
     def _now(self) -> datetime:
         return self._ctx.clock()

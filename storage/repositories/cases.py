@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, select, update
 
 from storage.errors import DuplicateNumber, NotFound
 from storage.models import CaseMessageRow, CaseRow, table
@@ -15,6 +15,23 @@ from storage.values import FINISHED, CaseKind, CaseStatus
 T = table(CaseRow)
 WRITABLE = frozenset(T.c.keys()) - {"id"}
 REQUIRED = frozenset({"number", "kind", "channel", "language", "country", "consent"})
+
+
+def _newest_where(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(T).where(*where).order_by(T.c.id.desc()).limit(1)
+
+
+# Lookups a child's step or a case card makes are built once, with bind parameters for the values:
+# SQLAlchemy then neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
+_BY_ID = _newest_where(T.c.id == bindparam("case_id"))
+_BY_NUMBER = _newest_where(T.c.number == bindparam("number"))
+_BY_OPERATOR_TOPIC = _newest_where(T.c.operator_topic_id == bindparam("topic_id"))
+_BY_POLICE_TOPIC = _newest_where(T.c.police_topic_id == bindparam("topic_id"))
+_BY_RECEIPT = _newest_where(T.c.receipt_hash == bindparam("receipt_hash"))
+_OPEN_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"), T.c.status.not_in(FINISHED))
+_LATEST_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"))
+# SET takes the columns present in the parameters (besides "case_id"); each set of columns compiles once.
+_UPDATE = update(T).where(T.c.id == bindparam("case_id")).returning(*T.c)
 
 
 class Cases(Repository):
@@ -32,35 +49,35 @@ class Cases(Repository):
         case_id = await self._insert_new(T, values, ["number"], T.c.id)
         if case_id is None:
             raise DuplicateNumber("case number already taken")
-        return await self._require(T.c.id == case_id)
+        return await self._require(case_id)
 
     async def get(self, case_id: int) -> Case | None:
         """The case with that id."""
-        return await self._newest(T.c.id == case_id)
+        return await self._newest(_BY_ID, {"case_id": case_id})
 
     async def by_number(self, number: str) -> Case | None:
         """The case with that public number."""
-        return await self._newest(T.c.number == number)
+        return await self._newest(_BY_NUMBER, {"number": number})
 
     async def by_operator_topic(self, topic_id: int) -> Case | None:
         """The case discussed in that operator-chat topic."""
-        return await self._newest(T.c.operator_topic_id == topic_id)
+        return await self._newest(_BY_OPERATOR_TOPIC, {"topic_id": topic_id})
 
     async def by_police_topic(self, topic_id: int) -> Case | None:
         """The case discussed in that police-chat topic."""
-        return await self._newest(T.c.police_topic_id == topic_id)
+        return await self._newest(_BY_POLICE_TOPIC, {"topic_id": topic_id})
 
     async def by_receipt(self, receipt_hash: str) -> Case | None:
         """The case whose receipt code hashes to `receipt_hash`."""
-        return await self._newest(T.c.receipt_hash == receipt_hash)
+        return await self._newest(_BY_RECEIPT, {"receipt_hash": receipt_hash})
 
     async def open_for(self, conversation_key: str) -> Case | None:
         """The newest case of that conversation that is neither closed nor spam."""
-        return await self._newest(T.c.conversation_key == conversation_key, T.c.status.not_in(FINISHED))
+        return await self._newest(_OPEN_FOR, {"conversation_key": conversation_key})
 
     async def latest_for(self, conversation_key: str) -> Case | None:
         """The newest case of that conversation, whatever its status (for the child's rating)."""
-        return await self._newest(T.c.conversation_key == conversation_key)
+        return await self._newest(_LATEST_FOR, {"conversation_key": conversation_key})
 
     async def advance(self, case_id: int, column: str, expected: Any, new: Any) -> bool:
         """Set a column only if it still holds `expected`: how a sweep claims a case across processes."""
@@ -72,8 +89,7 @@ class Cases(Repository):
     async def update(self, case_id: int, **fields: Any) -> Case:
         """Change columns (updated_at set to now unless given); NotFound if the case is gone."""
         values = self._values({"updated_at": self._now()} | fields)
-        statement = update(T).where(T.c.id == case_id).values(**values).returning(*T.c)
-        row = (await self._session.execute(statement)).one_or_none()
+        row = (await self._session.execute(_UPDATE, {"case_id": case_id} | values)).one_or_none()
         if row is None:
             raise NotFound("no such case")
         return self._record(row)
@@ -130,13 +146,12 @@ class Cases(Repository):
             values["answers"] = self._seal(values["answers"])
         return values
 
-    async def _newest(self, *where: ColumnElement[bool]) -> Case | None:
-        statement = select(T).where(*where).order_by(T.c.id.desc()).limit(1)
-        row = (await self._session.execute(statement)).one_or_none()
+    async def _newest(self, statement: Select[Any], params: dict[str, Any]) -> Case | None:
+        row = (await self._session.execute(statement, params)).one_or_none()
         return None if row is None else self._record(row)
 
-    async def _require(self, *where: ColumnElement[bool]) -> Case:
-        found = await self._newest(*where)
+    async def _require(self, case_id: int) -> Case:
+        found = await self._newest(_BY_ID, {"case_id": case_id})
         if found is None:
             raise NotFound("no such case")
         return found

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, Row, select, tuple_, update
+from sqlalchemy import CursorResult, Executable, Row, bindparam, case, delete, func, select, tuple_, update
 
 from storage.errors import ConcurrentUpdate, NotFound
 from storage.models import ConversationRow, table
@@ -14,6 +14,33 @@ from storage.values import KEEP, Keep
 
 T = table(ConversationRow)
 
+# A child's every step reads and saves its conversation. These statements are built once, with bind
+# parameters for the values: SQLAlchemy then neither rebuilds nor re-hashes them on each call (bench/README.md,
+# findings, item 3).
+_GET = select(T).where(T.c.key == bindparam("key"))
+_UPDATE = (
+    update(T)
+    .where(T.c.key == bindparam("b_key"), T.c.version == bindparam("expected_version"))
+    .values(
+        version=bindparam("version"), channel=bindparam("channel"), state=bindparam("state"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+_UPDATE_WITH_ADDRESS = _UPDATE.values(address=bindparam("address"))
+_INSERT: dict[str, Executable] = {}  # per dialect (ON CONFLICT is dialect-specific), built on first use
+_INSERTED = (
+    "key", "channel", "state", "address", "version", "created_at", "updated_at", "reports_today", "reports_day",
+)  # fmt: skip
+_COUNT_REPORT = (
+    update(T)
+    .where(T.c.key == bindparam("b_key"))
+    .values(
+        reports_today=case((T.c.reports_day == bindparam("day"), T.c.reports_today + 1), else_=1),
+        reports_day=bindparam("day"),
+    )
+    .returning(T.c.reports_today)
+)
+
 
 class Conversations(Repository):
     """The `conversations` table."""
@@ -22,7 +49,7 @@ class Conversations(Repository):
 
     async def get(self, key: str) -> Conversation | None:
         """The conversation with that key, or None."""
-        row = (await self._session.execute(select(T).where(T.c.key == key))).one_or_none()
+        row = (await self._session.execute(_GET, {"key": key})).one_or_none()
         return None if row is None else self._record(row)
 
     async def save(
@@ -39,30 +66,22 @@ class Conversations(Repository):
         if address is not KEEP:
             values["address"] = None if address is None else self._seal(address)
         if expected_version is None:
+            values.setdefault("address", None)  # NULL, as when the column was left out of the INSERT
             values |= {"key": key, "version": 1, "created_at": now, "reports_today": 0, "reports_day": ""}
-            if await self._insert_new(T, values, ["key"], T.c.key) is None:
+            if (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none() is None:
                 raise ConcurrentUpdate("conversation already exists")
             return 1
         new_version = expected_version + 1
-        statement = (
-            update(T).where(T.c.key == key, T.c.version == expected_version).values(version=new_version, **values)
-        )
-        if await self._affected(statement) != 1:
+        statement = _UPDATE if address is KEEP else _UPDATE_WITH_ADDRESS
+        values |= {"b_key": key, "expected_version": expected_version, "version": new_version}
+        result = cast(CursorResult[Any], await self._session.execute(statement, values))
+        if result.rowcount != 1:
             raise ConcurrentUpdate("conversation changed or vanished since it was read")
         return new_version
 
     async def count_report(self, key: str, day: str) -> int:
         """Count one more report on `day` (the count restarts on a new day); return today's count."""
-        statement = (
-            update(T)
-            .where(T.c.key == key)
-            .values(
-                reports_today=case((T.c.reports_day == day, T.c.reports_today + 1), else_=1),
-                reports_day=day,
-            )
-            .returning(T.c.reports_today)
-        )
-        count = (await self._session.execute(statement)).scalar_one_or_none()
+        count = (await self._session.execute(_COUNT_REPORT, {"b_key": key, "day": day})).scalar_one_or_none()
         if count is None:
             raise NotFound("no such conversation")
         return int(count)
@@ -84,6 +103,18 @@ class Conversations(Repository):
     async def all_keys_count(self) -> int:
         """How many conversations exist."""
         return int((await self._session.execute(select(func.count()).select_from(T))).scalar_one())
+
+    def _insert_statement(self) -> Executable:
+        """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key, for this dialect."""
+        statement = _INSERT.get(self._ctx.dialect)
+        if statement is None:
+            statement = _INSERT[self._ctx.dialect] = (
+                self._insert(T)
+                .values({name: bindparam(name) for name in _INSERTED})
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(T.c.key)
+            )
+        return statement
 
     def _record(self, row: Row[Any]) -> Conversation:
         values = dict(row._mapping)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Executable, Integer, Row, bindparam, delete, func, select, update
 
 from storage.models import InboxRow, table
 from storage.records import InboxItem
@@ -12,6 +12,18 @@ from storage.repositories.base import Repository, clip
 from storage.values import InboxStatus
 
 T = table(InboxRow)
+
+# Every update is stored, fetched and marked done: those statements are built once, with bind parameters for
+# the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
+_INSERT: dict[str, Executable] = {}  # per dialect (ON CONFLICT is dialect-specific), built on first use
+_PENDING = (
+    select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
+)
+_MARK_DONE = (
+    update(T)
+    .where(T.c.id == bindparam("item_id"))
+    .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None)
+)
 
 
 class Inbox(Repository):
@@ -23,14 +35,13 @@ class Inbox(Repository):
         """Store an update; None if (channel, external_id) was seen before (a platform redelivery)."""
         values = {
             "channel": channel, "external_id": external_id, "lane": lane, "payload": self._seal(payload),
-            "status": InboxStatus.PENDING.value, "attempts": 0, "received_at": self._now(),
+            "received_at": self._now(),
         }  # fmt: skip
-        return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
+        return (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none()
 
     async def pending(self, limit: int) -> list[InboxItem]:
         """The oldest pending updates, in arrival order."""
-        statement = select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(limit)
-        return [self._record(row) for row in await self._session.execute(statement)]
+        return [self._record(row) for row in await self._session.execute(_PENDING, {"limit": limit})]
 
     async def get(self, item_id: int) -> InboxItem | None:
         """One update, or None."""
@@ -39,12 +50,7 @@ class Inbox(Repository):
 
     async def mark_done(self, item_id: int) -> None:
         """Processed: wipe the payload, keep the row for deduplication."""
-        statement = (
-            update(T)
-            .where(T.c.id == item_id)
-            .values(status=InboxStatus.DONE.value, payload=None, done_at=self._now(), error=None)
-        )
-        await self._session.execute(statement)
+        await self._session.execute(_MARK_DONE, {"item_id": item_id, "done_at": self._now()})
 
     async def fail(self, item_id: int, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the update after `max_attempts`. True if it is now parked."""
@@ -74,6 +80,22 @@ class Inbox(Repository):
         """How many updates wait to be processed."""
         statement = select(func.count()).select_from(T).where(T.c.status == InboxStatus.PENDING)
         return int((await self._session.execute(statement)).scalar_one())
+
+    def _insert_statement(self) -> Executable:
+        """INSERT ... ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, for this dialect."""
+        statement = _INSERT.get(self._ctx.dialect)
+        if statement is None:
+            statement = _INSERT[self._ctx.dialect] = (
+                self._insert(T)
+                .values(
+                    channel=bindparam("channel"), external_id=bindparam("external_id"), lane=bindparam("lane"),
+                    payload=bindparam("payload"), status=InboxStatus.PENDING.value, attempts=0,
+                    received_at=bindparam("received_at"),
+                )
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                .returning(T.c.id)
+            )
+        return statement
 
     def _record(self, row: Row[Any]) -> InboxItem:
         values = dict(row._mapping)

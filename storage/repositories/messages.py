@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, select
 
 from storage.models import CaseMessageRow, ChatMessageRow, table
 from storage.records import CaseMessage
@@ -15,6 +15,32 @@ C = table(ChatMessageRow)
 R = table(CaseMessageRow)
 
 
+def _newest_link(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(R).where(*where).order_by(R.c.id.desc()).limit(1)
+
+
+# Messages are remembered and looked up on most steps: those statements are built once, with bind parameters for
+# the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
+_ADD_CHAT = (
+    C.insert()
+    .values(
+        conversation_key=bindparam("conversation_key"), message_id=bindparam("message_id"),
+        from_bot=bindparam("from_bot"), at=bindparam("at"),
+    )
+    .returning(C.c.id)
+)
+_ADD_LINK = (
+    R.insert()
+    .values(
+        case_id=bindparam("case_id"), chat=bindparam("chat"), child_message_id=bindparam("child_message_id"),
+        staff_message_id=bindparam("staff_message_id"), at=bindparam("at"),
+    )
+    .returning(R.c.id)
+)
+_BY_CHILD_MESSAGE = _newest_link(R.c.case_id == bindparam("case_id"), R.c.child_message_id == bindparam("message_id"))
+_BY_STAFF_MESSAGE = _newest_link(R.c.chat == bindparam("chat"), R.c.staff_message_id == bindparam("message_id"))
+
+
 class ChatMessages(Repository):
     """The `chat_messages` table."""
 
@@ -22,9 +48,10 @@ class ChatMessages(Repository):
 
     async def add(self, conversation_key: str, message_id: int, from_bot: bool) -> int:
         """Remember a message in the child's chat."""
-        values = {"conversation_key": conversation_key, "message_id": message_id, "from_bot": from_bot}
-        statement = C.insert().values(at=self._now(), **values).returning(C.c.id)
-        return int((await self._session.execute(statement)).scalar_one())
+        values = {
+            "conversation_key": conversation_key, "message_id": message_id, "from_bot": from_bot, "at": self._now(),
+        }  # fmt: skip
+        return int((await self._session.execute(_ADD_CHAT, values)).scalar_one())
 
     async def for_conversation(self, key: str) -> list[int]:
         """Message ids of a child's chat, oldest first."""
@@ -53,24 +80,23 @@ class CaseMessages(Repository):
             "case_id": case_id, "chat": str(Target(chat)), "child_message_id": child_message_id,
             "staff_message_id": staff_message_id, "at": self._now(),
         }  # fmt: skip
-        return int((await self._session.execute(R.insert().values(**values).returning(R.c.id))).scalar_one())
+        return int((await self._session.execute(_ADD_LINK, values)).scalar_one())
 
     async def by_child_message(self, case_id: int, child_message_id: int) -> CaseMessage | None:
         """The newest link of a child's message in a case."""
-        return await self._newest(R.c.case_id == case_id, R.c.child_message_id == child_message_id)
+        return await self._newest(_BY_CHILD_MESSAGE, {"case_id": case_id, "message_id": child_message_id})
 
     async def by_staff_message(self, chat: str, staff_message_id: int) -> CaseMessage | None:
         """The newest link of a message in a staff chat (`operator` or `police`)."""
-        return await self._newest(R.c.chat == chat, R.c.staff_message_id == staff_message_id)
+        return await self._newest(_BY_STAFF_MESSAGE, {"chat": chat, "message_id": staff_message_id})
 
     async def for_case(self, case_id: int) -> list[CaseMessage]:
         """Every link of a case, oldest first."""
         statement = select(R).where(R.c.case_id == case_id).order_by(R.c.id)
         return [_record(row) for row in await self._session.execute(statement)]
 
-    async def _newest(self, *where: ColumnElement[bool]) -> CaseMessage | None:
-        statement = select(R).where(*where).order_by(R.c.id.desc()).limit(1)
-        row = (await self._session.execute(statement)).one_or_none()
+    async def _newest(self, statement: Select[Any], params: dict[str, Any]) -> CaseMessage | None:
+        row = (await self._session.execute(statement, params)).one_or_none()
         return None if row is None else _record(row)
 
 

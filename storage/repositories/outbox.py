@@ -2,25 +2,76 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement, CursorResult, Executable, Integer, Row, bindparam, delete, func, or_, select, update,
+)
 
-from storage.models import OutboxRow, table
+from storage.models import ConversationRow, OutboxRow, table
 from storage.records import OutboxItem
 from storage.repositories.base import Repository, clip
 from storage.values import OutboxStatus, Priority, Target
 
 T = table(OutboxRow)
+C = table(ConversationRow)
 PENDING = OutboxStatus.PENDING
 CASE_CARD = "case_card"
 RELEASED = {"claimed_until": None, "claimed_by": None}
 
 
-def _free(now: datetime) -> ColumnElement[bool]:
+def _free(now: Any) -> ColumnElement[bool]:
     """Nobody holds the item, or the holder's lease ran out (the worker died)."""
     return or_(T.c.claimed_until.is_(None), T.c.claimed_until < now)
+
+
+# The delivery path's statements, built once: SQLAlchemy then reuses their cache key and compiled form
+# (building and hashing a statement costs more CPU than SQLite takes to run it).
+_NOW = bindparam("now", type_=T.c.next_attempt_at.type)
+_ITEM = T.c.id == bindparam("item_id")
+_EARLIER = T.alias("earlier")
+_READY = (
+    # A child's sealed address comes along, so that the sender need not read the conversation.
+    select(T, C.c.address)
+    .select_from(T.outerjoin(C, (C.c.key == T.c.conversation_key) & (T.c.target == Target.CHILD.value)))
+    .where(
+        T.c.status == PENDING,
+        T.c.next_attempt_at <= _NOW,
+        _free(_NOW),
+        ~select(_EARLIER.c.id)
+        .where(_EARLIER.c.lane == T.c.lane, _EARLIER.c.status == PENDING, _EARLIER.c.id < T.c.id)
+        .exists(),
+    )
+    .order_by(T.c.priority, T.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    # PostgreSQL: rows another worker is claiming right now are passed over, not waited for (so two
+    # claims never wait on each other, nor deadlock); SQLite ignores this (it has one writer at a time).
+    .with_for_update(of=T, skip_locked=True)
+)
+_CLAIM = (
+    update(T)
+    # Re-checked in the UPDATE itself: of two racing workers exactly one gets the item back.
+    .where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.status == PENDING, _free(_NOW))
+    .values(claimed_until=bindparam("until", type_=T.c.claimed_until.type), claimed_by=bindparam("owner"))
+    .returning(T.c.id)
+)
+# Outcomes touch only a pending item: one cancelled meanwhile (the child erased their data) stays so.
+_STILL_PENDING = update(T).where(_ITEM, T.c.status == PENDING)
+_MARK_SENT = _STILL_PENDING.values(
+    status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), **RELEASED
+)
+_RETRY_LATER = _STILL_PENDING.values(
+    attempts=T.c.attempts + 1, next_attempt_at=bindparam("at", type_=T.c.next_attempt_at.type),
+    error=bindparam("reason"), **RELEASED,
+)
+_MARK_FAILED = _STILL_PENDING.values(
+    status=OutboxStatus.FAILED.value, attempts=T.c.attempts + 1, error=bindparam("reason"), **RELEASED
+)
+_RELEASE = update(T).where(_ITEM).values(**RELEASED)
+_ADD = T.insert().returning(T.c.id)
 
 
 class Outbox(Repository):
@@ -47,57 +98,48 @@ class Outbox(Repository):
             "attempts": 0, "next_attempt_at": now, "created_at": now,
             "conversation_key": conversation_key, "case_id": case_id,
         }  # fmt: skip
-        statement = T.insert().values(**values).returning(T.c.id)
-        return int((await self._session.execute(statement)).scalar_one())
+        return int((await self._session.execute(_ADD, values)).scalar_one())
+
+    async def ready(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Up to `limit` due, unclaimed items, only the first pending item of each lane, by priority
+        then id; each child's item with the child's address. Nothing is claimed: see `claim`."""
+        rows = await self._session.execute(_READY, {"now": now, "limit": limit})
+        return [self._record(row) for row in rows]
+
+    async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
+        """Lease those of the items that are still free; return their ids (the ones this caller won)."""
+        # Commit right after: other workers see the lease only then (PostgreSQL holds the row locks until).
+        ids = list(ids)
+        if not ids:
+            return set()
+        until = now + timedelta(seconds=lease_seconds)
+        params = {"ids": ids, "now": now, "until": until, "owner": owner}
+        return set((await self._session.execute(_CLAIM, params)).scalars().all())
 
     async def claim_ready(self, now: datetime, owner: str, limit: int, lease_seconds: float) -> list[OutboxItem]:
         """Lease up to `limit` due items, only the first pending item of each lane, by priority then id."""
-        # Commit right after: other workers see the lease only then (PostgreSQL holds the row locks until).
-        earlier = T.alias("earlier")
-        lane_busy = (
-            select(earlier.c.id)
-            .where(earlier.c.lane == T.c.lane, earlier.c.status == PENDING, earlier.c.id < T.c.id)
-            .exists()
-        )
-        candidates = (
-            select(T.c.id)
-            .where(T.c.status == PENDING, T.c.next_attempt_at <= now, _free(now), ~lane_busy)
-            .order_by(T.c.priority, T.c.id)
-            .limit(limit)
-        )
+        items = await self.ready(now, limit)
+        won = await self.claim([item.id for item in items], now, owner, lease_seconds)
         until = now + timedelta(seconds=lease_seconds)
-        claimed = []
-        for item_id in (await self._session.execute(candidates)).scalars().all():
-            # Re-checked in the UPDATE itself: of two racing workers exactly one sees rowcount 1.
-            claim = (
-                update(T)
-                .where(T.c.id == item_id, T.c.status == PENDING, _free(now))
-                .values(claimed_until=until, claimed_by=owner)
-            )
-            if await self._affected(claim) == 1:
-                claimed.append(item_id)
-        if not claimed:
-            return []
-        return await self._many(T.c.id.in_(claimed), order=(T.c.priority, T.c.id))
+        return [replace(item, claimed_until=until, claimed_by=owner) for item in items if item.id in won]
 
-    async def mark_sent(self, item_id: int, result: dict[str, Any] | None) -> None:
-        """Record delivery and what the platform answered (ids of the bot's messages)."""
+    async def mark_sent(self, item_id: int, result: dict[str, Any] | None) -> bool:
+        """Record delivery and what the platform answered (ids of the bot's messages); False (and
+        nothing written) if the item is no longer pending."""
         encoded = None if result is None else json.dumps(result, separators=(",", ":"))
-        await self._set(item_id, status=OutboxStatus.SENT.value, sent_at=self._now(), result=encoded, **RELEASED)
+        return await self._changed(_MARK_SENT, {"item_id": item_id, "now": self._now(), "outcome": encoded})
 
-    async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
-        """Count a failed attempt, release the claim and try again at `at`."""
-        await self._set(item_id, attempts=T.c.attempts + 1, next_attempt_at=at, error=clip(error), **RELEASED)
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> bool:
+        """Count a failed attempt, release the claim and try again at `at`; False if no longer pending."""
+        return await self._changed(_RETRY_LATER, {"item_id": item_id, "at": at, "reason": clip(error)})
 
-    async def mark_failed(self, item_id: int, error: str) -> None:
-        """Give up on the item (it stops blocking its lane)."""
-        await self._set(
-            item_id, status=OutboxStatus.FAILED.value, attempts=T.c.attempts + 1, error=clip(error), **RELEASED
-        )
+    async def mark_failed(self, item_id: int, error: str) -> bool:
+        """Give up on the item (it stops blocking its lane); False if no longer pending."""
+        return await self._changed(_MARK_FAILED, {"item_id": item_id, "reason": clip(error)})
 
     async def release(self, item_id: int) -> None:
         """Give the claim back without counting an attempt (e.g. on shutdown)."""
-        await self._set(item_id, **RELEASED)
+        await self._session.execute(_RELEASE, {"item_id": item_id})
 
     async def cancel_for_conversation(self, conversation_key: str) -> int:
         """Cancel pending messages to a child who erased their data, wiping their payloads; return how many."""
@@ -153,11 +195,12 @@ class Outbox(Repository):
             where.append(T.c.status == status)
         return await self._many(*where)
 
-    async def _set(self, item_id: int, **values: Any) -> None:
-        await self._session.execute(update(T).where(T.c.id == item_id).values(**values))
+    async def _changed(self, statement: Executable, params: dict[str, Any]) -> bool:
+        result = cast(CursorResult[Any], await self._session.execute(statement, params))
+        return result.rowcount == 1
 
-    async def _many(self, *where: ColumnElement[bool], order: tuple[Any, ...] = (T.c.id,)) -> list[OutboxItem]:
-        statement = select(T).where(*where).order_by(*order)
+    async def _many(self, *where: ColumnElement[bool]) -> list[OutboxItem]:
+        statement = select(T).where(*where).order_by(T.c.id)
         return [self._record(row) for row in await self._session.execute(statement)]
 
     def _record(self, row: Row[Any]) -> OutboxItem:
@@ -166,4 +209,5 @@ class Outbox(Repository):
         values["result"] = None if values["result"] is None else json.loads(values["result"])
         values["target"] = Target(values["target"])
         values["status"] = OutboxStatus(values["status"])
+        values["address"] = self._unseal(values.get("address"))  # only `ready` reads it
         return OutboxItem(**values)

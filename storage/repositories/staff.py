@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 
 from storage.models import AuditRow, StaffRow, table
 from storage.records import AuditEntry, StaffMember
@@ -13,6 +13,19 @@ from storage.values import Role
 S = table(StaffRow)
 A = table(AuditRow)
 
+# Built once, with bind parameters for the values, so SQLAlchemy neither rebuilds nor re-hashes them on each
+# call: staff lookups come with every case card and action, audit entries with reports (bench/README.md,
+# findings, item 3).
+_GET_STAFF = select(S).where(S.c.user_id == bindparam("user_id"))
+_ADD_AUDIT = (
+    A.insert()
+    .values(
+        case_id=bindparam("case_id"), actor_alias=bindparam("actor_alias"), actor_id=bindparam("actor_id"),
+        action=bindparam("action"), detail=bindparam("detail"), at=bindparam("at"),
+    )
+    .returning(A.c.id)
+)
+
 
 class Staff(Repository):
     """The `staff` table."""
@@ -21,7 +34,7 @@ class Staff(Repository):
 
     async def get(self, user_id: int) -> StaffMember | None:
         """The staff member with that Telegram id, or None."""
-        row = (await self._session.execute(select(S).where(S.c.user_id == user_id))).one_or_none()
+        row = (await self._session.execute(_GET_STAFF, {"user_id": user_id})).one_or_none()
         return None if row is None else _member(row)
 
     async def grant(self, user_id: int, role: str, alias: str, granted_by: int | None) -> StaffMember:
@@ -58,7 +71,7 @@ class Audit(Repository):
             "case_id": case_id, "actor_alias": actor_alias, "actor_id": actor_id,
             "action": action, "detail": detail, "at": self._now(),
         }  # fmt: skip
-        return int((await self._session.execute(A.insert().values(**values).returning(A.c.id))).scalar_one())
+        return int((await self._session.execute(_ADD_AUDIT, values)).scalar_one())
 
     async def for_case(self, case_id: int) -> list[AuditEntry]:
         """A case's audit trail, oldest first."""
