@@ -87,7 +87,7 @@ async def _console(settings) -> None:
     local = settings.model_copy(update={
         "rate_chat_per_second": 1000, "rate_global_per_second": 1000, "rate_group_per_minute": 100000,
         "telegram_bot_token": None, "viber_auth_token": None,
-        "database_url": settings.database_url or f"sqlite+aiosqlite:///{settings.data_dir / 'console.db'}",
+        "database_url": settings.database_url or f"sqlite:///{settings.data_dir / 'console.db'}",
     })
     app = await build_app(local, staff_channel="console")
     try:

@@ -35,7 +35,7 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def thread_cpu() -> dict[str, float]:
-    """CPU seconds of the event-loop thread and of all other threads (aiosqlite runs one per connection)."""
+    """CPU seconds of the event-loop thread and of all other threads (SQLite runs in the loop thread; asyncpg none)."""
     main, ticks = threading.main_thread().native_id, os.sysconf("SC_CLK_TCK")
     out = {"loop_thread": 0.0, "other_threads": 0.0}
     for task in os.listdir("/proc/self/task"):
@@ -112,7 +112,7 @@ class Oberih:
         settings = load_settings(
             _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=self.args.api, operator_chat_id=OPERATOR,
             police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=data_dir, web_port=0,
-            database_url=self.args.database or f"sqlite+aiosqlite:///{data_dir / 'oberih.db'}",
+            database_url=self.args.database or f"sqlite:///{data_dir / 'oberih.db'}",
             default_language="en", log_level="WARNING", **RAISED_LIMITS)
         self.app = await build_app(settings)
         # As run_bot.py does between build_app and run_app: what start-up built lives as long as the

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'oberih.db'}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'oberih.db'}"
 
     @property
     def telegram_enabled(self) -> bool:

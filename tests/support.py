@@ -22,7 +22,7 @@ def bot_settings(tmp_path: Path, tg: FakeTelegram, **overrides: Any) -> Settings
     values: dict[str, Any] = dict(
         _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
         police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=tmp_path, web_port=0,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}", default_language="en",
+        database_url=f"sqlite:///{tmp_path / 'oberih.db'}", default_language="en",
         rate_global_per_second=1000, rate_chat_per_second=1000, rate_group_per_minute=100000,
     )
     values.update(overrides)

@@ -56,7 +56,7 @@ class BotProcess:
         self.env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
         self.env.update(
             TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.base_url, OPERATOR_CHAT_ID=str(OPERATOR),
-            ADMIN_IDS=str(ADMIN), DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite+aiosqlite:///{self.db_path}",
+            ADMIN_IDS=str(ADMIN), DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{self.db_path}",
             WEB_PORT="0", DEFAULT_LANGUAGE="en", RATE_GLOBAL_PER_SECOND="1000", RATE_CHAT_PER_SECOND="1000",
             RATE_GROUP_PER_MINUTE="100000", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1",
         )
@@ -138,7 +138,7 @@ class BotProcess:
     async def stored(self) -> tuple[list[Any], list[Any]]:
         """Cases and outbox items as the bot stored them (read after the process has stopped)."""
         assert self.proc is None or self.proc.returncode is not None
-        database = Database(f"sqlite+aiosqlite:///{self.db_path}", load_privacy(None, None, self.tmp_path))
+        database = Database(f"sqlite:///{self.db_path}", load_privacy(None, None, self.tmp_path))
         await database.start()
         try:
             async with database.transaction() as tx:

@@ -89,7 +89,7 @@ def privacy() -> Privacy:
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}"
+    return f"sqlite:///{tmp_path / 'oberih.db'}"
 
 
 @pytest.fixture

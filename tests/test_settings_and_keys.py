@@ -17,7 +17,7 @@ def settings(**values):
 
 def test_defaults_run_locally_on_sqlite():
     local = settings()
-    assert not local.telegram_enabled and local.resolved_database_url.startswith("sqlite+aiosqlite:///")
+    assert not local.telegram_enabled and local.resolved_database_url.startswith("sqlite:///")
     assert "1:tok3n-value" not in repr(settings(telegram_bot_token="1:tok3n-value", operator_chat_id=-1001))
 
 
@@ -65,7 +65,7 @@ async def test_the_console_walks_a_report_without_network(tmp_path):
     from bot.app import build_app
     from handlers.console import run_console
 
-    local = settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+    local = settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'console.db'}",
                      default_language="en", rate_chat_per_second=1000, rate_global_per_second=1000)
     app = await build_app(local, staff_channel="console")
     out = io.StringIO()

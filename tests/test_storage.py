@@ -58,7 +58,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}"
+    return f"sqlite:///{tmp_path / 'oberih.db'}"
 
 
 @pytest.fixture
@@ -292,7 +292,7 @@ async def test_sqlite_file_holds_no_plaintext(db: Database, tmp_path: Path) -> N
 
 
 async def test_sqlite_in_memory_transactions_do_not_mix(privacy: Privacy) -> None:
-    database = Database("sqlite+aiosqlite://", privacy)
+    database = Database("sqlite://", privacy)
     await database.start()
 
     async def save_then_fail(key: str, fail: bool) -> None:
@@ -314,7 +314,7 @@ async def test_sqlite_in_memory_transactions_do_not_mix(privacy: Privacy) -> Non
 
 
 def test_sqlite_migrate_command_line(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'cli.db'}"
+    url = f"sqlite:///{tmp_path / 'sub' / 'cli.db'}"
     assert migrate_main([url]) == 0
     assert (tmp_path / "sub" / "cli.db").exists()
 

@@ -217,7 +217,7 @@ def key(app: App, child: Child) -> str:
 @pytest.fixture
 async def store(tmp_path: Path, clock: MovableClock) -> AsyncIterator[tuple[Database, Sweeps]]:
     settings = load_settings(_env_file=None, data_dir=tmp_path, default_language="en",
-                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'sweeps.db'}")
+                             database_url=f"sqlite:///{tmp_path / 'sweeps.db'}")
     database = Database(settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
     await database.start()
     engine = Engine(load_content(settings.content_dir), settings.country, "en",

@@ -93,7 +93,7 @@ async def world(tmp_path) -> AsyncIterator[World]:
             _env_file=None, telegram_bot_token=tg.token, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
             admin_ids=str(COUNSELLOR), viber_auth_token=VIBER_TOKEN, viber_api_url=viber.base_url,
             viber_webhook_url=f"http://127.0.0.1:{port}/viber", web_port=port, data_dir=tmp_path,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'oberih.db'}", data_key=Fernet.generate_key().decode(),
+            database_url=f"sqlite:///{tmp_path / 'oberih.db'}", data_key=Fernet.generate_key().decode(),
             id_pepper="test-pepper", rate_global_per_second=1000, rate_chat_per_second=1000,
             rate_group_per_minute=100000,
         )

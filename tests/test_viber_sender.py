@@ -68,7 +68,7 @@ async def env(tmp_path, engine: Engine) -> AsyncIterator[SimpleNamespace]:
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", Privacy([Fernet.generate_key().decode()], "p"))
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}", Privacy([Fernet.generate_key().decode()], "p"))
     await db.start()
     api = None
     try:
