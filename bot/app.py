@@ -137,7 +137,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
                             reload_content=app.reload_content)
     # Order matters: chats the bot must leave, then staff chats, then children's private chats.
     dispatcher.include_routers(groups_router(), staff_router(), child_router())
-    app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox.wake, privacy.pseudonym)
+    app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox, privacy.pseudonym)
     app.inbox.handlers["telegram"] = app.telegram.handle
     app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats, settings.admin_ids)
 

@@ -1,10 +1,12 @@
 """Inbound durability: a platform update is handled once, in order per lane, and never silently lost.
 
-Adapters write each raw update to the inbox (encrypted) and only then confirm it to the platform.
-The processor hands each item to its channel's handler inside one transaction that also marks the
-item done, so an update's effects and its "done" mark commit together or not at all. A failing item
-is retried with back-off, its lane waiting behind it to keep order, and parked after
-INBOX_MAX_ATTEMPTS with a log line and a metric.
+Adapters confirm an update to the platform only after `receive` returns. Usually that is after the
+update was handled in the transaction that also records it as done (its id, never its content), so
+its effects and its "done" mark commit together or not at all. When that fails, or an earlier update
+of the same lane still waits, the raw update is stored in the inbox instead (encrypted), and the
+processor hands it to its channel's handler later the same way. A failing item is retried with
+back-off, its lane waiting behind it to keep order, and parked after INBOX_MAX_ATTEMPTS with a log
+line and a metric.
 """
 from __future__ import annotations
 
@@ -32,6 +34,31 @@ class InboxProcessor:
         self._retry_at: dict[int, float] = {}
         self._slots = asyncio.Semaphore(PARALLEL_LANES)
         self.idle = asyncio.Event()  # set whenever a round found nothing to do (tests wait on it)
+
+    async def receive(self, channel: str, external_id: str, lane: str, event: Any,
+                      payload: Callable[[], dict]) -> None:
+        """A new update: handle `event` now, in the transaction that records the update as done; if its
+        lane has updates waiting, or handling fails, store `payload()` to be handled in turn."""
+        handler = self.handlers[channel]
+        try:
+            async with self.db.transaction() as tx:
+                if await tx.inbox.waiting_in_lane(lane):
+                    raise _Queue
+                if await tx.inbox.add_done(channel, external_id, lane) is None:
+                    return  # seen before: a platform redelivery
+                await handler(tx, event)
+        except _Queue:
+            pass
+        except Exception as error:  # noqa: BLE001 — stored below and retried by the processor
+            if not isinstance(error, ConcurrentUpdate):
+                log.warning("update failed, stored for a retry", extra={"reason": type(error).__name__},
+                            exc_info=error)
+        else:
+            self._handled(channel)
+            return
+        async with self.db.transaction() as tx:
+            await tx.inbox.add(channel, external_id, lane, payload())
+        self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -85,11 +112,14 @@ class InboxProcessor:
             return False
         except Exception as error:  # noqa: BLE001 — any handler failure is retried, then parked visibly
             return await self._failed(item, error)
-        self.committed.set()
         self._retry_at.pop(item.id, None)
-        if self.metrics:
-            self.metrics.update_handled(item.channel)
+        self._handled(item.channel)
         return True
+
+    def _handled(self, channel: str) -> None:
+        self.committed.set()
+        if self.metrics:
+            self.metrics.update_handled(channel)
 
     async def _failed(self, item: Any, error: Exception) -> bool:
         reason = type(error).__name__  # never the message: it could quote what a child wrote
@@ -107,3 +137,7 @@ class InboxProcessor:
         log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt},
                     exc_info=error)
         return False
+
+
+class _Queue(Exception):
+    """An earlier update of the lane waits: this one is stored behind it."""

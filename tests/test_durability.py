@@ -75,3 +75,33 @@ async def test_a_burst_beyond_the_group_limit_is_summarised_in_general(tmp_path,
         assert "100004" in general[0].payload["slots"]["numbers"]
     finally:
         await app.close()
+
+
+async def test_a_new_update_is_handled_at_once_or_stored_to_wait_its_turn(tmp_path, caplog):
+    db = Database(f"sqlite:///{tmp_path / 'inbox.db'}", Privacy([Fernet.generate_key().decode()], "p"))
+    await db.start()
+    handled: list[object] = []
+    failing = {"bad"}
+
+    async def handler(tx, event):
+        handled.append(event)
+        if (event["n"] if isinstance(event, dict) else event) in failing:
+            raise RuntimeError("a bug while handling")
+
+    processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
+    try:
+        await processor.receive("telegram", "1", "lane-a", "fine", lambda: {"n": "fine"})
+        await processor.receive("telegram", "1", "lane-a", "fine", lambda: {"n": "fine"})  # a redelivery
+        await processor.receive("telegram", "2", "lane-b", "bad", lambda: {"n": "bad"})
+        await processor.receive("telegram", "3", "lane-b", "next", lambda: {"n": "next"})  # must wait behind 2
+        assert handled == ["fine", "bad"]
+        async with db.transaction() as tx:
+            done, waiting = await tx.inbox.get(1), await tx.inbox.pending(10)
+        assert str(done.status) == "done" and done.payload is None  # nothing of the update is kept
+        assert [(item.external_id, item.payload) for item in waiting] == [("2", {"n": "bad"}), ("3", {"n": "next"})]
+        failing.clear()
+        await processor.run_once()
+        assert handled[2:] == [{"n": "bad"}, {"n": "next"}]  # in order, from the stored payloads
+        assert "update failed, stored for a retry" in caplog.text
+    finally:
+        await db.close()

@@ -26,22 +26,16 @@ def update_lane(update: Update, pseudonym: Callable[[str, Any], str]) -> str:
 
 
 class TelegramInbound:
-    def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Any, wake: asyncio.Event,
+    def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Any, inbox: Any,
                  pseudonym: Callable[[str, Any], str]) -> None:
-        self.bot, self.dispatcher, self.db, self.wake, self.pseudonym = bot, dispatcher, db, wake, pseudonym
+        self.bot, self.dispatcher, self.db, self.inbox, self.pseudonym = bot, dispatcher, db, inbox, pseudonym
         self.alive = asyncio.Event()  # set after each successful getUpdates (read by /healthz)
-        # Updates stored and not yet handled, as parsed: handling them need not parse them again.
-        self._parsed: dict[int, Update] = {}
 
     async def store(self, updates: list[Update]) -> None:
-        stored = []
-        async with self.db.transaction() as tx:
-            for update in updates:
-                payload = update.model_dump(mode="json", exclude_none=True)
-                if await tx.inbox.add("telegram", str(update.update_id), update_lane(update, self.pseudonym), payload):
-                    stored.append(update)
-        self._parsed.update((update.update_id, update) for update in stored)
-        self.wake.set()
+        """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
+        for update in updates:
+            await self.inbox.receive("telegram", str(update.update_id), update_lane(update, self.pseudonym), update,
+                                     lambda: update.model_dump(mode="json", exclude_none=True))
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long polling where the offset moves past an update only after it is committed to the inbox."""
@@ -72,11 +66,10 @@ class TelegramInbound:
                     continue
                 offset = updates[-1].update_id + 1
 
-    async def handle(self, tx: Any, payload: dict) -> None:
-        """The inbox processor's handler for Telegram items: the real dispatcher, inside `tx`."""
-        update = self._parsed.pop(payload["update_id"], None)  # after a restart or a retry: parsed again
-        if update is None:
-            update = Update.model_validate(payload, context={"bot": self.bot})
+    async def handle(self, tx: Any, update: Update | dict) -> None:
+        """The inbox's handler for Telegram updates (parsed, or as stored): the real dispatcher, inside `tx`."""
+        if isinstance(update, dict):
+            update = Update.model_validate(update, context={"bot": self.bot})
         await self.dispatcher.feed_update(self.bot, update, tx=tx)
 
     def webhook_route(self, secret: str) -> Callable[[web.Request], Any]:

@@ -19,6 +19,7 @@ _INSERT: dict[str, Executable] = {}  # per dialect (ON CONFLICT is dialect-speci
 _PENDING = (
     select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
 )
+_WAITING_IN_LANE = select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1)
 _MARK_DONE = (
     update(T)
     .where(T.c.id == bindparam("item_id"))
@@ -35,9 +36,22 @@ class Inbox(Repository):
         """Store an update; None if (channel, external_id) was seen before (a platform redelivery)."""
         values = {
             "channel": channel, "external_id": external_id, "lane": lane, "payload": self._seal(payload),
-            "received_at": self._now(),
+            "status": InboxStatus.PENDING.value, "received_at": self._now(), "done_at": None,
         }  # fmt: skip
         return (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none()
+
+    async def add_done(self, channel: str, external_id: str, lane: str) -> int | None:
+        """Record an update handled in this very transaction (no payload is kept); None if it was seen before."""
+        now = self._now()
+        values = {
+            "channel": channel, "external_id": external_id, "lane": lane, "payload": None,
+            "status": InboxStatus.DONE.value, "received_at": now, "done_at": now,
+        }  # fmt: skip
+        return (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none()
+
+    async def waiting_in_lane(self, lane: str) -> bool:
+        """True if an earlier update of this lane still waits (its successors must queue behind it)."""
+        return (await self._session.execute(_WAITING_IN_LANE, {"lane": lane})).first() is not None
 
     async def pending(self, limit: int) -> list[InboxItem]:
         """The oldest pending updates, in arrival order."""
@@ -89,8 +103,8 @@ class Inbox(Repository):
                 self._insert(T)
                 .values(
                     channel=bindparam("channel"), external_id=bindparam("external_id"), lane=bindparam("lane"),
-                    payload=bindparam("payload"), status=InboxStatus.PENDING.value, attempts=0,
-                    received_at=bindparam("received_at"),
+                    payload=bindparam("payload"), status=bindparam("status"), attempts=0,
+                    received_at=bindparam("received_at"), done_at=bindparam("done_at"),
                 )
                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
                 .returning(T.c.id)
