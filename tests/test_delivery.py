@@ -522,17 +522,23 @@ async def test_a_long_send_keeps_its_lease(db: Database, sender: FakeSender, clo
     assert (await get(db, item_id)).status == OutboxStatus.SENT
 
 
-async def test_a_message_to_a_child_who_erased_their_data_meanwhile(db: Database, sender: FakeSender) -> None:
-    """The child erased their data while the message was on its way: nothing of theirs is recorded."""
-    worker = make_worker(db, sender)
-    item_id = await to_child(db, "child-a")
+async def _erase_while_sending(db: Database, sender: FakeSender, worker: DeliveryWorker, item_id: int,
+                               child: str) -> None:
+    """The child erases their data (their pending messages are cancelled) while `item_id` is being sent."""
     sender.gates[item_id] = asyncio.Event()
     sending = asyncio.create_task(worker.run_once())
     await sender.started.setdefault(item_id, asyncio.Event()).wait()
     async with db.transaction() as tx:
-        assert await tx.outbox.cancel_for_conversation("child-a") == 1
+        assert await tx.outbox.cancel_for_conversation(child) == 1
     sender.gates[item_id].set()
     assert await sending == 1
+
+
+async def test_a_message_to_a_child_who_erased_their_data_meanwhile(db: Database, sender: FakeSender) -> None:
+    """The child erased their data while the message was on its way: nothing of theirs is recorded."""
+    worker = make_worker(db, sender)
+    item_id = await to_child(db, "child-a")
+    await _erase_while_sending(db, sender, worker, item_id, "child-a")
     assert (await get(db, item_id)).status == OutboxStatus.CANCELLED
     async with db.transaction() as tx:
         assert await tx.chat_messages.for_conversation("child-a") == []
@@ -548,14 +554,8 @@ async def test_a_failure_for_a_child_who_erased_their_data_meanwhile(db: Databas
 
     worker = make_worker(db, sender, on_failed=on_failed)
     item_id = await to_child(db, "child-a")
-    sender.gates[item_id] = asyncio.Event()
     sender.fail[item_id] = [error]
-    sending = asyncio.create_task(worker.run_once())
-    await sender.started.setdefault(item_id, asyncio.Event()).wait()
-    async with db.transaction() as tx:
-        assert await tx.outbox.cancel_for_conversation("child-a") == 1
-    sender.gates[item_id].set()
-    assert await sending == 1
+    await _erase_while_sending(db, sender, worker, item_id, "child-a")
     item = await get(db, item_id)
     assert (item.status, item.attempts, item.error, hooked) == (OutboxStatus.CANCELLED, 0, None, [])
 
