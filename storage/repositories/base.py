@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, Table
+from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.types import Clock, Sealer
 
 ERROR_LIMIT = 500
+_NEW_ROW_INSERTS: dict[tuple[Any, ...], Executable] = {}  # see Repository._insert_new
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +56,24 @@ class Repository:
     async def _insert_new(
         self, table: Table, values: Mapping[str, Any], conflict: Iterable[str], returning: ColumnElement[Any]
     ) -> Any | None:
-        """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new key, or None if the row existed."""
-        statement = (
-            self._insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=list(conflict))
-            .returning(returning)
-        )
-        return (await self._session.execute(statement)).scalar_one_or_none()
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new key, or None if the row existed.
 
-    async def _affected(self, statement: Executable) -> int:
+        Built once per dialect, table and set of columns, with bind parameters for the values:
+        SQLAlchemy then neither rebuilds nor re-hashes it on each call (bench/README.md, finding 3)."""
+        shape = (self._ctx.dialect, table.name, tuple(conflict), returning.key, tuple(values))
+        statement = _NEW_ROW_INSERTS.get(shape)
+        if statement is None:
+            statement = _NEW_ROW_INSERTS[shape] = (
+                self._insert(table)
+                .values({name: bindparam(name) for name in values})
+                .on_conflict_do_nothing(index_elements=list(conflict))
+                .returning(returning)
+            )
+        return (await self._session.execute(statement, dict(values))).scalar_one_or_none()
+
+    async def _affected(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
         """Run an UPDATE or DELETE; return how many rows it touched."""
-        result = cast(CursorResult[Any], await self._session.execute(statement))
+        result = cast(CursorResult[Any], await self._session.execute(statement, params))
         return result.rowcount
 
 

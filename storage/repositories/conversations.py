@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Row, bindparam, case, delete, func, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, delete, func, select, tuple_, update
 
 from storage.errors import ConcurrentUpdate, NotFound
 from storage.models import ConversationRow, table
@@ -27,10 +27,6 @@ _UPDATE = (
     )
 )
 _UPDATE_WITH_ADDRESS = _UPDATE.values(address=bindparam("address"))
-_INSERT: dict[str, Executable] = {}  # per dialect (ON CONFLICT is dialect-specific), built on first use
-_INSERTED = (
-    "key", "channel", "state", "address", "version", "created_at", "updated_at", "reports_today", "reports_day",
-)  # fmt: skip
 _COUNT_REPORT = (
     update(T)
     .where(T.c.key == bindparam("b_key"))
@@ -68,14 +64,13 @@ class Conversations(Repository):
         if expected_version is None:
             values.setdefault("address", None)  # NULL, as when the column was left out of the INSERT
             values |= {"key": key, "version": 1, "created_at": now, "reports_today": 0, "reports_day": ""}
-            if (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none() is None:
+            if await self._insert_new(T, values, ["key"], T.c.key) is None:
                 raise ConcurrentUpdate("conversation already exists")
             return 1
         new_version = expected_version + 1
         statement = _UPDATE if address is KEEP else _UPDATE_WITH_ADDRESS
         values |= {"b_key": key, "expected_version": expected_version, "version": new_version}
-        result = cast(CursorResult[Any], await self._session.execute(statement, values))
-        if result.rowcount != 1:
+        if await self._affected(statement, values) != 1:
             raise ConcurrentUpdate("conversation changed or vanished since it was read")
         return new_version
 
@@ -103,18 +98,6 @@ class Conversations(Repository):
     async def all_keys_count(self) -> int:
         """How many conversations exist."""
         return int((await self._session.execute(select(func.count()).select_from(T))).scalar_one())
-
-    def _insert_statement(self) -> Executable:
-        """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key, for this dialect."""
-        statement = _INSERT.get(self._ctx.dialect)
-        if statement is None:
-            statement = _INSERT[self._ctx.dialect] = (
-                self._insert(T)
-                .values({name: bindparam(name) for name in _INSERTED})
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(T.c.key)
-            )
-        return statement
 
     def _record(self, row: Row[Any]) -> Conversation:
         values = dict(row._mapping)

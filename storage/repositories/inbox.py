@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Integer, Row, bindparam, delete, func, select, update
+from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
 
 from storage.models import InboxRow, table
 from storage.records import InboxItem
@@ -15,7 +15,6 @@ T = table(InboxRow)
 
 # Every update is stored, fetched and marked done: those statements are built once, with bind parameters for
 # the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
-_INSERT: dict[str, Executable] = {}  # per dialect (ON CONFLICT is dialect-specific), built on first use
 _PENDING = (
     select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
 )
@@ -36,18 +35,18 @@ class Inbox(Repository):
         """Store an update; None if (channel, external_id) was seen before (a platform redelivery)."""
         values = {
             "channel": channel, "external_id": external_id, "lane": lane, "payload": self._seal(payload),
-            "status": InboxStatus.PENDING.value, "received_at": self._now(), "done_at": None,
+            "status": InboxStatus.PENDING.value, "attempts": 0, "received_at": self._now(), "done_at": None,
         }  # fmt: skip
-        return (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none()
+        return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
 
     async def add_done(self, channel: str, external_id: str, lane: str) -> int | None:
         """Record an update handled in this very transaction (no payload is kept); None if it was seen before."""
         now = self._now()
         values = {
             "channel": channel, "external_id": external_id, "lane": lane, "payload": None,
-            "status": InboxStatus.DONE.value, "received_at": now, "done_at": now,
+            "status": InboxStatus.DONE.value, "attempts": 0, "received_at": now, "done_at": now,
         }  # fmt: skip
-        return (await self._session.execute(self._insert_statement(), values)).scalar_one_or_none()
+        return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """True if an earlier update of this lane still waits (its successors must queue behind it)."""
@@ -94,22 +93,6 @@ class Inbox(Repository):
         """How many updates wait to be processed."""
         statement = select(func.count()).select_from(T).where(T.c.status == InboxStatus.PENDING)
         return int((await self._session.execute(statement)).scalar_one())
-
-    def _insert_statement(self) -> Executable:
-        """INSERT ... ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, for this dialect."""
-        statement = _INSERT.get(self._ctx.dialect)
-        if statement is None:
-            statement = _INSERT[self._ctx.dialect] = (
-                self._insert(T)
-                .values(
-                    channel=bindparam("channel"), external_id=bindparam("external_id"), lane=bindparam("lane"),
-                    payload=bindparam("payload"), status=bindparam("status"), attempts=0,
-                    received_at=bindparam("received_at"), done_at=bindparam("done_at"),
-                )
-                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                .returning(T.c.id)
-            )
-        return statement
 
     def _record(self, row: Row[Any]) -> InboxItem:
         values = dict(row._mapping)

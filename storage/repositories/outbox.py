@@ -5,10 +5,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement, CursorResult, Executable, Integer, Row, bindparam, delete, func, or_, select, update,
+    ColumnElement, Executable, Integer, Row, bindparam, delete, func, or_, select, update,
 )
 
 from storage.models import ConversationRow, OutboxRow, table
@@ -196,8 +196,7 @@ class Outbox(Repository):
         return await self._many(*where)
 
     async def _changed(self, statement: Executable, params: dict[str, Any]) -> bool:
-        result = cast(CursorResult[Any], await self._session.execute(statement, params))
-        return result.rowcount == 1
+        return await self._affected(statement, params) == 1
 
     async def _many(self, *where: ColumnElement[bool]) -> list[OutboxItem]:
         statement = select(T).where(*where).order_by(T.c.id)
