@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from storage.engine import make_engine
@@ -79,6 +79,7 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._serial: AbstractAsyncContextManager[object] = nullcontext()
         self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
+        self._held: AsyncConnection | None = None  # SQLite's one connection, open while started
 
     @property
     def engine(self) -> AsyncEngine:
@@ -105,13 +106,17 @@ class Database:
         self._engine = engine
         if isinstance(engine.pool, StaticPool):
             # SQLite has one shared connection (storage/inline_sqlite.py): concurrent transactions would
-            # commit each other's work.
+            # commit each other's work. It stays open: checking it out and back in for every
+            # transaction cost more than many of the transactions themselves.
             self._serial = asyncio.Lock()
+            self._held = await engine.connect()
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
         """Dispose of the engine and its connections."""
-        engine, self._engine = self._engine, None
+        engine, self._engine, held, self._held = self._engine, None, self._held, None
+        if held is not None:
+            await held.close()
         if engine is not None:
             await engine.dispose()
 
@@ -119,14 +124,22 @@ class Database:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One connection: commits when the block ends, rolls back if it raises (SQLite: one at a time).
         Calls registered with `Transaction.after_commit` run after the commit."""
-        engine = self.engine
-        async with self._serial, engine.begin() as connection:
-            tx = Transaction(Context(connection, self._privacy, self._clock, engine.dialect.name))
+        async with self._serial, self._begin() as connection:
+            tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
             yield tx
         if tx._after_commit:
             task = asyncio.create_task(_run_in_order(tx._after_commit), name="after-commit")
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        if self._held is not None:
+            async with self._held.begin():
+                yield self._held
+        else:
+            async with self.engine.begin() as connection:
+                yield connection
 
     @property
     def calls_running(self) -> int:
@@ -145,7 +158,7 @@ class Database:
         if self._engine is None:
             return False
         try:
-            async with self._serial, self._engine.connect() as connection:
+            async with self._serial, self._begin() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:  # noqa: BLE001 - a health check reports, it does not raise
             log.warning("database ping failed: %s", type(error).__name__)
