@@ -45,10 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="conversations opened mid-report for the memory figure (default 100)")
     parser.add_argument("--database", help="SQLAlchemy URL for Oberih (default: a temporary SQLite file); "
                         "a PostgreSQL URL (postgresql+asyncpg://…) is allowed")
-    parser.add_argument("--spread", action="store_true",
-                        help="first spread the children over the report (child i walks to step i mod 14), so "
-                             "that the steps measured are the mix of whole reports; costs about 6.5 steps a "
-                             "child before measuring (default: every child starts at /start)")
+    parser.add_argument("--from-start", dest="spread", action="store_false",
+                        help="every child starts at /start, so the first steps weigh more and the mix drifts "
+                             "from phase to phase (default: the children are first spread over the report, "
+                             "child i walking to step i mod 14, so that every phase measures the mix of whole "
+                             "reports; that costs about 6.5 steps a child before measuring)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--profile", metavar="FILE", help="profile Oberih's event-loop thread during the "
                         "first phase: FILE.txt or FILE.html with pyinstrument (not in requirements: pip install "
@@ -249,8 +250,8 @@ def table(result: dict[str, Any]) -> str:
         f"Rate limits raised for the run: {', '.join(result['raised_limits'])} = {HUGE:.0e} "
         "(Telegram's limits are not what is measured).",
         f"One step = one child update handled and answered; a report is {result['report_steps']} steps; "
-        + ("children spread over the report first (--spread)." if result["spread"] else
-           "every child starts at /start (the first steps weigh more; --spread for the mix of whole reports).")
+        + ("children spread over the report first, so every phase measures the mix of whole reports." if result["spread"] else
+           "every child starts at /start (--from-start: the first steps weigh more, and the mix drifts from phase to phase).")
         + "\nLatency: update available to getUpdates -> the bot's first message to that child reaches the fake server.",
         "",
         f"{'bot / phase':<24}{'children':>9}{'steps/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"

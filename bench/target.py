@@ -100,6 +100,17 @@ def usage() -> dict[str, Any]:
             "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
 
 
+def _shapes(statements: dict[str, int]) -> dict[str, int]:
+    """Statement counts by their first word and table ("SELECT outbox")."""
+    shapes: dict[str, int] = {}
+    for sql, count in statements.items():
+        words = sql.split()
+        table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")), "")
+        shape = f"{words[0].upper()} {table.strip(chr(34))}"
+        shapes[shape] = shapes.get(shape, 0) + count
+    return shapes
+
+
 class Oberih:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -119,7 +130,7 @@ class Oberih:
         # process, so it is kept out of every garbage collection.
         gc.collect()
         gc.freeze()
-        self.sql = {"statements": 0, "commits": 0, "rollbacks": 0}
+        self.sql = {"commits": 0, "rollbacks": 0}
         self._count_sql(self.app.db.engine.sync_engine)
         self.stop_event = asyncio.Event()
         self.task = asyncio.create_task(run_app(self.app, self.stop_event))
@@ -136,23 +147,43 @@ class Oberih:
 
         from sqlalchemy import event
 
-        self.shapes: Counter[str] = Counter()  # statements by their first words (no values: they are bound)
+        # By SQL text (no values: they are bound), named only when reported: the counting runs inside
+        # the measured process, so it must cost next to nothing.
+        self.statements: Counter[str] = Counter()
 
-        def statement(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
-            self.sql["statements"] += 1
-            words = sql.split()
-            table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")),
-                         "")
-            self.shapes[f"{words[0].upper()} {table.strip(chr(34))}"] += 1
+        if engine.dialect.name != "sqlite":
+            def count(name: str) -> Any:
+                def listener(*_: Any) -> None:
+                    self.sql[name] += 1
+                return listener
 
-        def count(name: str) -> Any:
-            def listener(*_: Any) -> None:
+            def statement(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+                self.statements[sql] += 1
+
+            event.listen(engine, "before_cursor_execute", statement)
+            event.listen(engine, "commit", count("commits"))
+            event.listen(engine, "rollback", count("rollbacks"))
+            return
+        # SQLite is counted at its sqlite3 connection (storage/inline_sqlite.py), where it costs nothing
+        # measurable: SQLAlchemy's event hooks would put their own dispatch on every statement, which a
+        # production process does not have.
+        from storage.inline_sqlite import _Connection, _Cursor
+
+        execute = _Cursor.execute
+
+        def counted_execute(cursor: Any, operation: Any, parameters: Any = None) -> Any:
+            self.statements[operation] += 1
+            return execute(cursor, operation, parameters)
+
+        def counted(method: Any, name: str) -> Any:
+            def call(connection: Any) -> None:
                 self.sql[name] += 1
-            return listener
+                method(connection)
+            return call
 
-        event.listen(engine, "before_cursor_execute", statement)
-        event.listen(engine, "commit", count("commits"))
-        event.listen(engine, "rollback", count("rollbacks"))
+        _Cursor.execute = counted_execute
+        _Connection.commit = counted(_Connection.commit, "commits")
+        _Connection.rollback = counted(_Connection.rollback, "rollbacks")
 
     async def settle(self, timeout: float) -> bool:
         """Wait until nothing waits in the inbox or the outbox and no send is in flight."""
@@ -168,8 +199,8 @@ class Oberih:
 
     def internals(self) -> dict[str, Any]:
         return {"rate_buckets_per_chat": self.app.worker.limits.chats,
-                "flood_windows": len(self.app.conversations._allowance_full_at), "sql": dict(self.sql),
-                "sql_shapes": dict(self.shapes)}
+                "flood_windows": len(self.app.conversations._allowance_full_at), "sql": {**self.sql, "statements": self.statements.total()},
+                "sql_shapes": _shapes(self.statements)}
 
     async def stop(self) -> None:
         self.stop_event.set()

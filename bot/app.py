@@ -97,11 +97,12 @@ async def build_app(settings: Settings, staff_channel: str = "telegram", clock: 
     metrics = Metrics()
     casework = Casework(engine, outbox, settings)
     conversations = ConversationService(engine, privacy, outbox, settings)
-    inbox = InboxProcessor(db, {}, settings.inbox_max_attempts, metrics, committed=outbox.wake)
+    inbox = InboxProcessor(db, {}, settings.inbox_max_attempts, metrics)
     limits = Limits(settings.rate_global_per_second, settings.rate_chat_per_second, settings.rate_group_per_minute,
                     max_chats=IDLE_CHAT_LIMITERS)
     senders: dict[str, Any] = {}  # filled below by each enabled channel
     worker = DeliveryWorker(db, senders, limits, outbox.wake, on_failed=_tell_staff(outbox), metrics=metrics)
+    outbox.worker = worker  # new items go straight to it after their commit
     app = App(settings, db, engine, outbox, conversations, casework, metrics, inbox, worker,
               Sweeps(db, engine, outbox, settings), senders=senders)
     if settings.telegram_enabled:
@@ -135,8 +136,9 @@ def _add_telegram(app: App, privacy: Any) -> None:
     chats = StaffChats(settings.operator_chat_id, settings.police_chat_id)
     dispatcher = Dispatcher(disable_fsm=True, conversations=app.conversations, casework=app.casework, staff_chats=chats,
                             reload_content=app.reload_content)
-    # Order matters: chats the bot must leave, then staff chats, then children's private chats.
-    dispatcher.include_routers(groups_router(), staff_router(), child_router())
+    # Children's private chats first (nearly all updates; no other router takes a private chat), then
+    # chats the bot must leave, then staff chats.
+    dispatcher.include_routers(child_router(), groups_router(), staff_router())
     app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox, privacy.pseudonym)
     app.inbox.handlers["telegram"] = app.telegram.handle
     app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats, settings.admin_ids)

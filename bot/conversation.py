@@ -142,13 +142,13 @@ class _Turn:
         if self.deletions or self.quick_exit:
             # Quick exit always queues this: channels that cannot delete send their advice instead.
             payload = {"message_ids": self.deletions, "lang": self.lang}
-            await outbox.to_child(self.tx, child.channel, self.key, "delete_messages", payload)
+            await outbox.to_child(self.tx, child.channel, self.key, "delete_messages", payload, address=child.address)
         replies = self.replies
         if flood:  # one kind word when the flood starts, then quiet until it ends
             replies = [Say(self.service.engine.say(self.lang, "common.slow_down"))] if flood == 1 else []
         for say in replies:
             await outbox.say_to_child(self.tx, child.channel, self.key, self._fill(say.text), say.buttons,
-                                      address=child.address if self.forgotten else None)
+                                      address=child.address, forgotten=self.forgotten)
 
     def _fill(self, text: str) -> str:
         for name, value in self.slots.items():

@@ -38,6 +38,7 @@ platform ids in it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.limits import Limits
@@ -65,6 +66,8 @@ RECORD_TRIES = 3  # the outcome of a send is written this many times before givi
 RECORD_BACKOFF = 0.5
 REASON_LIMIT = 200
 OWNER_LIMIT = 64  # outbox.claimed_by is VARCHAR(64)
+
+_workers = itertools.count(1)
 
 OnFailed = Callable[[Transaction, OutboxItem, str], Awaitable[None]]
 
@@ -114,7 +117,8 @@ class _Round:
     limit: int = 0
     ready: int = 0  # ready items read
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    waiting: int = 0  # ready items left unclaimed for want of rate-limit capacity or a free send slot
+    waiting: int = 0  # ready items left unclaimed for want of rate-limit capacity
+    no_slot: bool = False  # ready items were left unclaimed because `batch` sends are in flight
     unsendable: int = 0  # left unclaimed because no sender here serves their channel
     failed: bool = False
 
@@ -125,9 +129,9 @@ class _Round:
 
 
 def default_owner() -> str:
-    """hostname:pid, cut to fit the claimed_by column."""
-    pid = f":{os.getpid()}"
-    return socket.gethostname()[: OWNER_LIMIT - len(pid)] + pid
+    """hostname:pid:n (n counts the workers of this process), cut to fit the claimed_by column."""
+    tail = f":{os.getpid()}:{next(_workers)}"
+    return socket.gethostname()[: OWNER_LIMIT - len(tail)] + tail
 
 
 def backoff_seconds(attempt: int, rng: Callable[[], float] = random.random) -> float:
@@ -213,6 +217,9 @@ class DeliveryWorker:
         # their number, up to this, so that they cannot fill every batch and starve other lanes.
         self.max_claim = max_claim if max_claim is not None else 10 * batch
         self._held_back = 0
+        self._running = False  # new items are queued leased to this worker only while it runs
+        self._backlog = False  # ready items wait for a free send slot: new ones go behind them
+        self._renewed: datetime | None = None  # when the leases of the sends in flight were last renewed
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._progress = asyncio.Event()  # a send finished: its lane's next item may be ready
 
@@ -220,6 +227,7 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then return at once, leaving sends in flight to `flush`."""
+        self._running = True
         try:
             while not stop.is_set():
                 self.wake.clear()
@@ -236,6 +244,8 @@ class DeliveryWorker:
         except BaseException:
             await self._cancel_in_flight()
             raise
+        finally:
+            self._running = False
 
     async def run_once(self) -> int:
         """One round, waiting for its sends to be recorded; return how many items it sent (or tried)."""
@@ -277,20 +287,23 @@ class DeliveryWorker:
             return _Round(failed=True)
 
     async def _round(self) -> _Round:
-        rnd = _Round(limit=self.batch + min(self._held_back, self.max_claim))
+        free_slots = self.batch - len(self._in_flight)
+        # Read no more than can start (each item read is decrypted), plus those left waiting last time.
+        rnd = _Round(limit=max(0, free_slots) + min(self._held_back, self.max_claim), no_slot=free_slots <= 0)
         start: list[tuple[OutboxItem, Sender]] = []
-        claim: list[int] = []
+        claim = self._renewals()  # sends still running keep their lease
+        if not rnd.limit and not claim:
+            return rnd
         async with self.db.transaction() as tx:
-            items = await tx.outbox.ready(tx.now, rnd.limit)
+            items = await tx.outbox.ready(tx.now, rnd.limit, self.owner, busy=self._in_flight) if rnd.limit else []
             rnd.ready = len(items)
             for item in items:  # priority, then id: the most urgent item takes capacity first
-                if item.id in self._in_flight:
-                    claim.append(item.id)  # its send is still running: only renew its lease
-                    continue
                 sender = self.senders.get(item.channel)
                 if sender is None:
                     rnd.unsendable += 1  # left pending for a process that has the channel
-                elif len(self._in_flight) + len(start) >= self.batch or not self.limits.has_capacity(item):
+                elif len(self._in_flight) + len(start) >= self.batch:
+                    rnd.no_slot = True  # the next round comes when a send finishes
+                elif not self.limits.has_capacity(item):
                     rnd.waiting += 1  # not this round; the next item may go instead
                 else:
                     # No await between the check and this: the capacity seen is the capacity taken.
@@ -300,11 +313,47 @@ class DeliveryWorker:
                     claim.append(item.id)
             won = await tx.outbox.claim(claim, tx.now, self.owner, self.lease_seconds)
         self._held_back = rnd.waiting + rnd.unsendable
+        self._backlog = rnd.no_slot
         # Sent only after the claims are committed: no other worker can hold these items now.
         for item, sender in start:
-            if item.id in won:
+            if item.id in won and item.id not in self._in_flight:  # (`hand_over` may have started it meanwhile)
                 rnd.tasks.append(self._spawn(item, self._deliver(item, sender)))
         return rnd
+
+    def _renewals(self) -> list[int]:
+        """The items in flight, once every third of a lease: a send may take longer than a lease
+        (up to `send_timeout`), and its item must stay this worker's until the outcome is recorded."""
+        now = self.db.now
+        if self._renewed is not None and now - self._renewed < timedelta(seconds=self.lease_seconds / 3):
+            return []
+        self._renewed = now
+        return list(self._in_flight)
+
+    # -- hand-over: a new item straight from its transaction ----------------------------------------
+
+    def lease_for(self, channel: str) -> tuple[str, float] | None:
+        """(owner, lease seconds) for a new item of `channel` to be queued leased to this worker, which
+        then sends it as soon as its transaction commits (`hand_over`): no round, no claim. None while
+        the worker is not running or has no sender for the channel."""
+        if not self._running or channel not in self.senders:
+            return None
+        return self.owner, self.lease_seconds
+
+    async def hand_over(self, item: OutboxItem) -> None:
+        """Start a committed item queued leased to this worker, as a round would; if it cannot start
+        now (no free send slot, no rate-limit capacity), a round takes it: it is free for this worker."""
+        if item.id in self._in_flight:
+            return  # a round found it first
+        sender = self.senders.get(item.channel)
+        if len(self._in_flight) >= self.batch:
+            self._backlog = True
+        if sender is None or self._backlog or not self.limits.has_capacity(item):
+            # Not now; and while items wait for a send slot, new ones queue behind them (first come,
+            # first served), in the rounds.
+            self.wake.set()
+            return
+        await self.limits.acquire(item)
+        self._spawn(item, self._deliver(item, sender))
 
     def _spawn(self, item: OutboxItem, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=f"deliver-{item.id}")

@@ -26,10 +26,8 @@ PARALLEL_LANES = 32
 
 
 class InboxProcessor:
-    def __init__(self, db: Any, handlers: dict[str, Handler], max_attempts: int, metrics: Any = None,
-                 committed: asyncio.Event | None = None) -> None:
+    def __init__(self, db: Any, handlers: dict[str, Handler], max_attempts: int, metrics: Any = None) -> None:
         self.db, self.handlers, self.max_attempts, self.metrics = db, handlers, max_attempts, metrics
-        self.committed = committed or asyncio.Event()  # set after each commit: wakes the delivery worker
         self.wake = asyncio.Event()
         self._retry_at: dict[int, float] = {}
         self._slots = asyncio.Semaphore(PARALLEL_LANES)
@@ -42,9 +40,9 @@ class InboxProcessor:
         handler = self.handlers[channel]
         try:
             async with self.db.transaction() as tx:
-                if await tx.inbox.waiting_in_lane(lane):
-                    raise _Queue
                 if await tx.inbox.add_done(channel, external_id, lane) is None:
+                    if await tx.inbox.waiting_in_lane(lane):
+                        raise _Queue
                     return  # seen before: a platform redelivery
                 await handler(tx, event)
         except _Queue:
@@ -117,7 +115,6 @@ class InboxProcessor:
         return True
 
     def _handled(self, channel: str) -> None:
-        self.committed.set()
         if self.metrics:
             self.metrics.update_handled(channel)
 

@@ -7,6 +7,7 @@ they are sent, from the case as it is then, so a queued card never shows a stale
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from dialogs.model import Button
@@ -40,34 +41,55 @@ def staff_lane(target: str, case_id: int) -> str:
 
 
 class Outbox:
-    """Queues items; whoever commits the transaction then sets `wake` (a worker woken before the
-    commit would find nothing and sleep)."""
+    """Queues items in the caller's transaction. Once it commits, each item goes straight to this
+    process's delivery worker (`worker`, set by the app), queued leased to it; any other item wakes the
+    worker's rounds (`wake`). Neither happens before the commit, nor at all if it rolls back."""
 
     def __init__(self, staff_channel: str = "telegram") -> None:
         self.staff_channel = staff_channel
         self.wake = asyncio.Event()
+        self.worker: Any = None  # bot.delivery.DeliveryWorker
 
     async def say_to_child(self, tx: Any, channel: str, key: str, text: str,
                            buttons: tuple[tuple[Button, ...], ...] = (), address: dict | None = None,
-                           priority: int = NORMAL) -> None:
+                           priority: int = NORMAL, forgotten: bool = False) -> None:
+        """`address`: the child's, if the caller has it at hand (the message can then go at once)."""
         payload: dict[str, Any] = {"text": text, "buttons": [[[b.label, b.payload] for b in row] for row in buttons]}
-        if address is not None:
+        if forgotten:
             # The child erased their data: this last message carries its own address and is linked
             # to nothing, so no record of it is kept against the child.
             payload["address"] = address
-        await self.to_child(tx, channel, key, Kind.SAY, payload, priority, linked=address is None)
+        await self.to_child(tx, channel, key, Kind.SAY, payload, priority, linked=not forgotten, address=address)
 
     async def to_child(self, tx: Any, channel: str, key: str, kind: str, payload: dict, priority: int = NORMAL,
-                       case_id: int | None = None, linked: bool = True) -> None:
-        await tx.outbox.add("child", channel, child_lane(key), kind, payload, priority=priority,
-                            conversation_key=key if linked else None, case_id=case_id)
+                       case_id: int | None = None, linked: bool = True, address: dict | None = None) -> None:
+        # Without the address at hand, a round reads it with the item (so the item is not handed over).
+        await self._queue(tx, "child", channel, child_lane(key), kind, payload, priority, handed=address is not None,
+                          conversation_key=key if linked else None, case_id=case_id, address=address)
 
     async def to_staff(self, tx: Any, target: str, case: Any, kind: str, payload: dict,
                        priority: int | None = None) -> None:
         if priority is None:
             priority = URGENT if case.urgent else NORMAL
-        await tx.outbox.add(target, self.staff_channel, staff_lane(target, case.id), kind,
-                            {"case_id": case.id, **payload}, priority=priority, case_id=case.id)
+        await self._queue(tx, target, self.staff_channel, staff_lane(target, case.id), kind,
+                          {"case_id": case.id, **payload}, priority, case_id=case.id)
+
+    async def _queue(self, tx: Any, target: str, channel: str, lane: str, kind: str, payload: dict, priority: int,
+                     handed: bool = True, **fields: Any) -> None:
+        lease = self.worker.lease_for(channel) if handed and self.worker is not None else None
+        item = None
+        if lease is not None:
+            item = await tx.outbox.add_leased(*lease, target, channel, lane, kind, payload, priority, **fields)
+        else:
+            fields.pop("address", None)
+            await tx.outbox.add(target, channel, lane, kind, payload, priority=priority, **fields)
+        if item is not None:
+            tx.after_commit(partial(self.worker.hand_over, item))
+        else:  # not leased: a round claims it in its turn
+            tx.after_commit(self._wake)
+
+    async def _wake(self) -> None:
+        self.wake.set()
 
     async def case_card(self, tx: Any, case: Any, target: str = "operator") -> None:
         await self.to_staff(tx, target, case, Kind.CASE_CARD, {})
@@ -87,7 +109,7 @@ class Outbox:
                       **values: Any) -> None:
         """An item for a staff chat as a whole, not for one case's topic; it goes before case items."""
         payload = {"key": key, "slots": values} if kind == Kind.GENERAL else values
-        await tx.outbox.add(target, self.staff_channel, f"{target}:general", kind, payload, priority=URGENT)
+        await self._queue(tx, target, self.staff_channel, f"{target}:general", kind, payload, URGENT)
 
     async def relay_from_child(self, tx: Any, case: Any, text: str, media: dict | None, edited: bool,
                                child_message_id: int | None) -> None:

@@ -1,7 +1,6 @@
 """The dialog state machine: (state, event, context) -> (new state, actions). Pure: no I/O."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from dialogs.content import Content, StepKind
@@ -10,6 +9,7 @@ from dialogs.model import Button, Context, Incoming, Outcome, State
 from dialogs.payloads import CONVERT_STEP, RATING_STEP, RATINGS, payload
 from dialogs.render import Renderer
 from dialogs.turn import Turn
+
 
 class Engine:
     """Runs the content's flows for one conversation event at a time."""
@@ -37,13 +37,13 @@ class Engine:
 
     def handle(self, state: State | None, event: Incoming, context: Context = Context()) -> Outcome:
         """Apply one event; the given state is not changed."""
-        turn = Turn(self, copy.deepcopy(state) if state else self.new_state(event.language_hint), context)
+        turn = Turn(self, state.copy() if state else self.new_state(event.language_hint), context)
         turn.run(event, fresh=state is None)
         return Outcome(turn.state, tuple(turn.actions))
 
     def show(self, state: State, step_id: str, context: Context = Context()) -> Outcome:
         """Go to a step as if the child had pressed a button leading there (used by the service)."""
-        turn = Turn(self, copy.deepcopy(state), context)
+        turn = Turn(self, state.copy(), context)
         turn.go(step_id)
         return Outcome(turn.state, tuple(turn.actions))
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from storage.engine import make_engine
+from storage.inline_sqlite import InlineConnection
 from storage.migrate import upgrade
 from storage.repositories.base import Context
 from storage.repositories.cases import Cases
@@ -80,6 +81,7 @@ class Database:
         self._serial: AbstractAsyncContextManager[object] = nullcontext()
         self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
         self._held: AsyncConnection | None = None  # SQLite's one connection, open while started
+        self._inline: InlineConnection | None = None  # the same, used without the asyncio layer
 
     @property
     def engine(self) -> AsyncEngine:
@@ -87,6 +89,11 @@ class Database:
         if self._engine is None:
             raise RuntimeError("Database.start() has not been awaited")
         return self._engine
+
+    @property
+    def now(self) -> datetime:
+        """The current time from the database's clock (aware UTC), as `Transaction.now`."""
+        return self._clock()
 
     @property
     def dialect(self) -> str:
@@ -110,11 +117,12 @@ class Database:
             # transaction cost more than many of the transactions themselves.
             self._serial = asyncio.Lock()
             self._held = await engine.connect()
+            self._inline = InlineConnection(self._held.sync_connection)
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
         """Dispose of the engine and its connections."""
-        engine, self._engine, held, self._held = self._engine, None, self._held, None
+        engine, self._engine, held, self._held, self._inline = self._engine, None, self._held, None, None
         if held is not None:
             await held.close()
         if engine is not None:
@@ -133,10 +141,10 @@ class Database:
             task.add_done_callback(self._calls.discard)
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        if self._held is not None:
-            async with self._held.begin():
-                yield self._held
+    async def _begin(self) -> AsyncIterator[AsyncConnection | InlineConnection]:
+        if self._inline is not None:
+            with self._inline.sync_connection.begin():
+                yield self._inline
         else:
             async with self.engine.begin() as connection:
                 yield connection

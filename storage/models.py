@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import BigInteger, Boolean, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Index, MetaData, String, Table, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
@@ -19,6 +19,7 @@ NAMING = {
 }
 # SQLite would reuse the largest id after a delete; audit rows outlive their case, so never reuse.
 NO_REUSE = {"sqlite_autoincrement": True}
+PENDING_ONLY = text("status = 'pending'")
 
 
 class Base(DeclarativeBase):
@@ -79,7 +80,12 @@ class CaseRow(Base):
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "lane", "id"), NO_REUSE)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        # "Does an earlier item of this lane still wait?" reads only waiting items (migration 0002).
+        Index("ix_outbox_pending_lane", "lane", "id", sqlite_where=PENDING_ONLY, postgresql_where=PENDING_ONLY),
+        NO_REUSE,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target: Mapped[str] = mapped_column(String(16))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -51,15 +52,21 @@ async def add_item(db: Database, lane: str, priority: int = Priority.NORMAL, cas
         return await tx.outbox.add("operator", "telegram", lane, "text", {"lane": lane}, priority, case_id=case_id)
 
 
-async def claim(db: Database, owner: str = "w1", limit: int = 10, lease: float = 30) -> list[int]:
+_workers = itertools.count(1)
+
+
+async def claim(db: Database, owner: str | None = None, limit: int = 10, lease: float = 30) -> list[int]:
+    """Claim as `owner`, by default as a worker of its own (a holder would get its own items again)."""
+    owner = owner or f"worker-{next(_workers)}"
     async with db.transaction() as tx:
         return [item.id for item in await tx.outbox.claim_ready(tx.now, owner, limit, lease)]
 
 
 async def test_outbox_claims_only_the_first_item_of_each_lane(db: Database) -> None:
     a1, a2, b1 = await add_item(db, "a"), await add_item(db, "a"), await add_item(db, "b")
-    assert await claim(db) == [a1, b1]
+    assert await claim(db, "w1") == [a1, b1]
     assert await claim(db) == []  # a2 waits for a1; claimed items are not handed out twice
+    assert await claim(db, "w1") == [a1, b1]  # only to their holder again (it renews the lease)
     async with db.transaction() as tx:
         await tx.outbox.mark_sent(a1, {"message_ids": [5]})
         sent = await tx.outbox.get(a1)

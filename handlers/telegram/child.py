@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.conversation import Child, ConversationService
 from dialogs.model import EventKind, Incoming
+from handlers.telegram import lean_api
 from handlers.telegram.convert import message_event
 
 
@@ -44,7 +45,7 @@ async def on_child_button(callback: CallbackQuery, tx: Any, conversations: Conve
 
 async def _stop_spinner(callback: CallbackQuery) -> None:
     try:
-        await callback.answer()
+        await lean_api.answer_callback(callback.bot, callback.id)
     except TelegramAPIError:
         pass  # the spinner stops by itself; nothing is lost
 

@@ -10,15 +10,13 @@ from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNotFound, TelegramRetryAfter,
 )
-from aiogram.types import (
-    InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, InputMediaVideo,
-    LinkPreviewOptions,
-)
+from aiogram.types import InputMediaDocument, InputMediaPhoto, InputMediaVideo, LinkPreviewOptions
 
 from bot.delivery import DeliveryError
 from bot.outbox import Kind
 from dialogs.engine import Engine
 from dialogs.render import split_text
+from handlers.telegram import lean_api
 from handlers.telegram.cards import card_keyboard, card_text, topic_name
 
 log = logging.getLogger(__name__)
@@ -39,13 +37,6 @@ class StaffChats:
 
     def of(self, target: str) -> int | None:
         return self.operator if target == "operator" else self.police
-
-
-def keyboard(rows: list) -> InlineKeyboardMarkup | None:
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=label, callback_data=data) for label, data in row] for row in rows])
 
 
 class TelegramSender:
@@ -122,9 +113,7 @@ class TelegramSender:
             if index:
                 await limits.acquire_extra(item)
             last = index == len(parts) - 1
-            message = await self.bot.send_message(chat_id, part, reply_markup=keyboard(payload.get("buttons")) if last else None,
-                                                  link_preview_options=NO_PREVIEW)
-            ids.append(message.message_id)
+            ids.append(await lean_api.send_text(self.bot, chat_id, part, payload.get("buttons") if last else None))
         return {"message_ids": ids}
 
     def _child_chat(self, item: Any) -> int:

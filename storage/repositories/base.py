@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.inline_sqlite import InlineConnection
 from storage.types import Clock, Sealer
 
 ERROR_LIMIT = 500
@@ -20,7 +21,7 @@ _NEW_ROW_INSERTS: dict[tuple[Any, ...], Executable] = {}  # see Repository._inse
 class Context:
     """One transaction's connection plus the tools repositories need."""
 
-    connection: AsyncConnection
+    connection: AsyncConnection | InlineConnection  # the latter: SQLite (storage/inline_sqlite.py)
     sealer: Sealer
     clock: Clock
     dialect: str
@@ -35,7 +36,7 @@ class Repository:
         self._ctx = ctx
 
     @property
-    def _session(self) -> AsyncConnection:
+    def _session(self) -> AsyncConnection | InlineConnection:
         return self._ctx.connection
 
     def _now(self) -> datetime:

@@ -19,6 +19,8 @@ _PENDING = (
     select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
 )
 _WAITING_IN_LANE = select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1)
+_DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
+_ADD_DONE: dict[str, Any] = {}  # by dialect: see Inbox.add_done
 _MARK_DONE = (
     update(T)
     .where(T.c.id == bindparam("item_id"))
@@ -40,13 +42,24 @@ class Inbox(Repository):
         return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
 
     async def add_done(self, channel: str, external_id: str, lane: str) -> int | None:
-        """Record an update handled in this very transaction (no payload is kept); None if it was seen before."""
+        """Record an update handled in this very transaction (no payload is kept); None, and nothing
+        written, if it was seen before or an earlier update of its lane still waits (`waiting_in_lane`
+        tells which). One statement: this runs for every update."""
+        statement = _ADD_DONE.get(self._ctx.dialect)
+        if statement is None:
+            columns = [T.c[name] for name in _DONE_VALUES]
+            first_in_lane = select(*(bindparam(name, type_=T.c[name].type) for name in _DONE_VALUES)).where(
+                ~_WAITING_IN_LANE.exists())
+            statement = _ADD_DONE[self._ctx.dialect] = (
+                self._insert(T).from_select(columns, first_in_lane)
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id)
+            )
         now = self._now()
         values = {
             "channel": channel, "external_id": external_id, "lane": lane, "payload": None,
             "status": InboxStatus.DONE.value, "attempts": 0, "received_at": now, "done_at": now,
         }  # fmt: skip
-        return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
+        return (await self._session.execute(statement, values)).scalar_one_or_none()
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """True if an earlier update of this lane still waits (its successors must queue behind it)."""

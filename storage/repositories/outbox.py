@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement, Executable, Integer, Row, bindparam, delete, func, or_, select, update,
+    ColumnElement, Executable, Integer, Row, bindparam, case, delete, func, literal_column, or_, select, update,
 )
 
 from storage.models import ConversationRow, OutboxRow, table
@@ -19,20 +19,23 @@ from storage.values import OutboxStatus, Priority, Target
 T = table(OutboxRow)
 C = table(ConversationRow)
 PENDING = OutboxStatus.PENDING
+# Written out, not bound, where a lane is asked for waiting items: only then can SQLite and PostgreSQL
+# use the index over pending items (ix_outbox_pending_lane), whose condition is this very text.
+WAITING = literal_column("'pending'")
 CASE_CARD = "case_card"
 RELEASED = {"claimed_until": None, "claimed_by": None}
-
-
-def _free(now: Any) -> ColumnElement[bool]:
-    """Nobody holds the item, or the holder's lease ran out (the worker died)."""
-    return or_(T.c.claimed_until.is_(None), T.c.claimed_until < now)
 
 
 # The delivery path's statements, built once: SQLAlchemy then reuses their cache key and compiled form
 # (building and hashing a statement costs more CPU than SQLite takes to run it).
 _NOW = bindparam("now", type_=T.c.next_attempt_at.type)
+_OWNER = bindparam("owner", type_=T.c.claimed_by.type)
+_UNTIL = bindparam("until", type_=T.c.claimed_until.type)
 _ITEM = T.c.id == bindparam("item_id")
 _EARLIER = T.alias("earlier")
+# The item is free for the worker `owner`: nobody holds it, the holder's lease ran out (the worker
+# died), or `owner` holds it itself (queued leased to it, `add_leased`, but not started yet).
+_FREE = or_(T.c.claimed_until.is_(None), T.c.claimed_until < _NOW, T.c.claimed_by == _OWNER)
 _READY = (
     # A child's sealed address comes along, so that the sender need not read the conversation.
     select(T, C.c.address)
@@ -40,9 +43,10 @@ _READY = (
     .where(
         T.c.status == PENDING,
         T.c.next_attempt_at <= _NOW,
-        _free(_NOW),
+        _FREE,
+        T.c.id.not_in(bindparam("busy", expanding=True)),
         ~select(_EARLIER.c.id)
-        .where(_EARLIER.c.lane == T.c.lane, _EARLIER.c.status == PENDING, _EARLIER.c.id < T.c.id)
+        .where(_EARLIER.c.lane == T.c.lane, _EARLIER.c.status == WAITING, _EARLIER.c.id < T.c.id)
         .exists(),
     )
     .order_by(T.c.priority, T.c.id)
@@ -54,10 +58,11 @@ _READY = (
 _CLAIM = (
     update(T)
     # Re-checked in the UPDATE itself: of two racing workers exactly one gets the item back.
-    .where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.status == PENDING, _free(_NOW))
-    .values(claimed_until=bindparam("until", type_=T.c.claimed_until.type), claimed_by=bindparam("owner"))
+    .where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.status == PENDING, _FREE)
+    .values(claimed_until=_UNTIL, claimed_by=_OWNER)
     .returning(T.c.id)
 )
+
 # Outcomes touch only a pending item: one cancelled meanwhile (the child erased their data) stays so.
 _STILL_PENDING = update(T).where(_ITEM, T.c.status == PENDING)
 _MARK_SENT = _STILL_PENDING.values(
@@ -72,6 +77,17 @@ _MARK_FAILED = _STILL_PENDING.values(
 )
 _RELEASE = update(T).where(_ITEM).values(**RELEASED)
 _ADD = T.insert().returning(T.c.id)
+# Queued already leased to a worker, unless an earlier item waits in its lane (then the lane's order
+# decides, in a delivery round): one statement, so that a message costs no claim of its own.
+_LANE_IS_FREE = ~select(T.c.id).where(
+    # "id > 0" (always true) makes SQLite prefer the lane index to the one on status and due time.
+    T.c.lane == bindparam("lane_of_item"), T.c.status == WAITING, T.c.id > 0
+).exists()
+_ADD_LEASED = (
+    T.insert()
+    .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
+    .returning(T.c.id, T.c.claimed_until)
+)
 
 
 class Outbox(Repository):
@@ -91,23 +107,61 @@ class Outbox(Repository):
         case_id: int | None = None,
     ) -> int:
         """Queue a message; return its id."""
+        values = self._new(target, channel, lane, kind, payload, priority, conversation_key, case_id)
+        return int((await self._session.execute(_ADD, values)).scalar_one())
+
+    async def add_leased(
+        self,
+        owner: str,
+        lease_seconds: float,
+        target: str,
+        channel: str,
+        lane: str,
+        kind: str,
+        payload: dict[str, Any],
+        priority: int = Priority.NORMAL,
+        conversation_key: str | None = None,
+        case_id: int | None = None,
+        address: dict[str, Any] | None = None,
+    ) -> OutboxItem | None:
+        """Queue a message leased to the worker `owner`, so that it can send it right after the commit
+        with no claim of its own; return the item (with `address`, the child's, when given). None if
+        an earlier item waits in the lane: the message is queued unleased, for a round to claim in turn."""
+        values = self._new(target, channel, lane, kind, payload, priority, conversation_key, case_id)
+        until = values["created_at"] + timedelta(seconds=lease_seconds)
+        params = {**values, "owner": owner, "until": until, "lane_of_item": lane}
+        item_id, leased_until = (await self._session.execute(_ADD_LEASED, params)).one()
+        if leased_until is None:
+            return None
+        return OutboxItem(
+            id=item_id, target=Target(target), channel=channel, lane=lane, conversation_key=conversation_key,
+            case_id=case_id, kind=kind, payload=payload, priority=int(priority), status=PENDING, attempts=0,
+            next_attempt_at=values["next_attempt_at"], created_at=values["created_at"], sent_at=None, result=None,
+            error=None, claimed_until=until, claimed_by=owner, address=address,
+        )
+
+    def _new(self, target: str, channel: str, lane: str, kind: str, payload: dict[str, Any], priority: int,
+             conversation_key: str | None, case_id: int | None) -> dict[str, Any]:
+        """The columns of a new item, due now."""
         now = self._now()
-        values = {
+        return {
             "target": str(Target(target)), "channel": channel, "lane": lane, "kind": kind,
             "payload": self._seal(payload), "priority": int(priority), "status": PENDING.value,
             "attempts": 0, "next_attempt_at": now, "created_at": now,
             "conversation_key": conversation_key, "case_id": case_id,
         }  # fmt: skip
-        return int((await self._session.execute(_ADD, values)).scalar_one())
 
-    async def ready(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Up to `limit` due, unclaimed items, only the first pending item of each lane, by priority
-        then id; each child's item with the child's address. Nothing is claimed: see `claim`."""
-        rows = await self._session.execute(_READY, {"now": now, "limit": limit})
+    async def ready(self, now: datetime, limit: int, owner: str | None = None,
+                    busy: Collection[int] = ()) -> list[OutboxItem]:
+        """Up to `limit` due items free for `owner` (unclaimed, or leased to `owner` itself) and not in
+        `busy` (its sends in flight), only the first pending item of each lane, by priority then id;
+        each child's item with the child's address. Nothing is claimed: see `claim`."""
+        params = {"now": now, "limit": limit, "owner": owner, "busy": list(busy)}
+        rows = await self._session.execute(_READY, params)
         return [self._record(row) for row in rows]
 
     async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
-        """Lease those of the items that are still free; return their ids (the ones this caller won)."""
+        """Lease those of the items that are still free for `owner`; return their ids (the ones it won)."""
         # Commit right after: other workers see the lease only then (PostgreSQL holds the row locks until).
         ids = list(ids)
         if not ids:
@@ -118,7 +172,7 @@ class Outbox(Repository):
 
     async def claim_ready(self, now: datetime, owner: str, limit: int, lease_seconds: float) -> list[OutboxItem]:
         """Lease up to `limit` due items, only the first pending item of each lane, by priority then id."""
-        items = await self.ready(now, limit)
+        items = await self.ready(now, limit, owner)
         won = await self.claim([item.id for item in items], now, owner, lease_seconds)
         until = now + timedelta(seconds=lease_seconds)
         return [replace(item, claimed_until=until, claimed_by=owner) for item in items if item.id in won]
