@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from bot.delivery import DeliveryError, DeliveryWorker, backoff_seconds, reason_class, short_reason
 from bot.limits import Limits
-from bot.outbox import URGENT, Kind, child_lane, staff_lane
+from bot.outbox import URGENT, Kind, Outbox, child_lane, staff_lane
 from bot.privacy import Privacy
 from storage import Database, OutboxItem, OutboxStatus
 
@@ -676,3 +676,122 @@ def test_backoff_and_reason_classes() -> None:
     assert reason_class(type("TelegramNetworkError", (Exception,), {})()) == "network"
     assert reason_class(KeyError("text")) == "other"
     assert short_reason(ValueError(SECRET)) == "ValueError"
+
+
+# -- hand-over: a new item straight from its transaction to the running worker --------------------------
+
+
+@contextmanager
+def counted_statements(db: Database) -> Iterator[Counter[str]]:
+    """First words of the SQL statements run meanwhile ("SELECT", "UPDATE"…)."""
+    statements: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements[statement.split(None, 1)[0].upper()] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+@contextmanager
+def running(worker: DeliveryWorker) -> Iterator[asyncio.Task[None]]:
+    stop = asyncio.Event()
+    runner = asyncio.create_task(worker.run(stop))
+    try:
+        yield runner
+    finally:
+        stop.set()
+
+
+async def started(worker: DeliveryWorker) -> None:
+    """Until the worker's loop runs (new items are leased to it from then on)."""
+    while worker.lease_for("telegram") is None:
+        await asyncio.sleep(0)
+
+
+async def test_a_new_message_goes_straight_to_the_running_worker(db: Database, sender: FakeSender) -> None:
+    """Queued already leased to the worker and started after the commit: no round reads or claims it."""
+    worker = make_worker(db, sender)
+    outbox = Outbox()
+    outbox.worker = worker
+    item_id = 1  # the first item of a new database
+    sender.gates[item_id] = asyncio.Event()
+    with running(worker):
+        await started(worker)
+        with counted_statements(db) as statements:
+            async with db.transaction() as tx:
+                await outbox.say_to_child(tx, "telegram", "child-a", "hi", address={"chat_id": 5})
+            await asyncio.wait_for(sender.started.setdefault(item_id, asyncio.Event()).wait(), 10)
+            until_sent = dict(statements)
+        sender.gates[item_id].set()
+        await asyncio.wait_for(sender.sent_event.wait(), 10)
+        await worker.flush(5)
+    assert until_sent == {"INSERT": 1}  # the item, leased in that very INSERT; nothing read, nothing claimed
+    assert not outbox.wake.is_set()
+    item = await get(db, item_id)
+    assert item.status == OutboxStatus.SENT and sender.sent == [item_id]
+
+
+async def test_a_lane_busy_in_the_same_transaction_keeps_its_order(db: Database, sender: FakeSender) -> None:
+    worker = make_worker(db, sender)
+    outbox = Outbox()
+    outbox.worker = worker
+    worker.wake = outbox.wake
+    with running(worker):
+        await started(worker)
+        async with db.transaction() as tx:
+            await outbox.say_to_child(tx, "telegram", "child-a", "first", address={"chat_id": 5})
+            await outbox.say_to_child(tx, "telegram", "child-a", "second", address={"chat_id": 5})
+            first, second = [item.id for item in await tx.outbox.items()]
+            leased = [item.claimed_by for item in await tx.outbox.items()]
+        while len(sender.sent) < 2:
+            await asyncio.wait_for(sender.sent_event.wait(), 10)
+            sender.sent_event.clear()
+        await worker.flush(5)
+    assert leased == ["worker-1", None]  # the second waits for a round, behind the first
+    assert sender.sent == [first, second]
+
+
+async def test_a_new_message_without_a_free_slot_waits_for_a_round(db: Database, sender: FakeSender) -> None:
+    """Leased to the worker but not started: a round of the same worker takes it, in its turn."""
+    worker = make_worker(db, sender, batch=1)
+    outbox = Outbox()
+    outbox.worker = worker
+    worker.wake = outbox.wake
+    busy = await to_child(db, "child-a")
+    sender.gates[busy] = asyncio.Event()
+    with running(worker):
+        await started(worker)
+        outbox.wake.set()
+        await asyncio.wait_for(sender.started.setdefault(busy, asyncio.Event()).wait(), 10)
+        async with db.transaction() as tx:
+            await outbox.say_to_child(tx, "telegram", "child-b", "hi", address={"chat_id": 6})
+        waiting = (await get(db, busy + 1))
+        await asyncio.sleep(0.05)
+        assert sender.calls == [busy]  # the one send slot is taken
+        sender.gates[busy].set()
+        while len(sender.sent) < 2:
+            await asyncio.wait_for(sender.sent_event.wait(), 10)
+            sender.sent_event.clear()
+        await worker.flush(5)
+    assert waiting.claimed_by == "worker-1"
+    assert sender.sent == [busy, waiting.id]
+
+
+async def test_a_stopped_worker_gets_no_leased_items(db: Database, sender: FakeSender) -> None:
+    worker = make_worker(db, sender)
+    outbox = Outbox()
+    outbox.worker = worker
+    async with db.transaction() as tx:
+        await outbox.say_to_child(tx, "telegram", "child-a", "hi", address={"chat_id": 5})
+    await db.finish_calls(5)  # what runs after the commit
+    (queued,) = await tx_items(db)
+    assert queued.claimed_by is None and outbox.wake.is_set()  # a round sends it
+
+
+async def tx_items(db: Database) -> list[OutboxItem]:
+    async with db.transaction() as tx:
+        return await tx.outbox.items()
