@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from storage.checkpoints import Checkpoints
 from storage.engine import make_engine
 from storage.inline_sqlite import InlineConnection
 from storage.migrate import upgrade
@@ -82,6 +83,7 @@ class Database:
         self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
         self._held: AsyncConnection | None = None  # SQLite's one connection, open while started
         self._inline: InlineConnection | None = None  # the same, used without the asyncio layer
+        self._checkpoints: Checkpoints | None = None  # SQLite on a file: its log's checkpoints
 
     @property
     def engine(self) -> AsyncEngine:
@@ -118,11 +120,21 @@ class Database:
             self._serial = asyncio.Lock()
             self._held = await engine.connect()
             self._inline = InlineConnection(self._held.sync_connection)
+            path = engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # Checkpoints in a thread of their own (storage/checkpoints.py), not inside a commit.
+                await self._held.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                await self._held.commit()
+                self._checkpoints = Checkpoints(path)
+                self._checkpoints.start()
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
         """Dispose of the engine and its connections."""
         engine, self._engine, held, self._held, self._inline = self._engine, None, self._held, None, None
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         if held is not None:
             await held.close()
         if engine is not None:
