@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, literal_column, select, update
 
 from storage.errors import DuplicateNumber, NotFound
 from storage.models import CaseMessageRow, CaseRow, table
@@ -28,7 +28,12 @@ _BY_NUMBER = _newest_where(T.c.number == bindparam("number"))
 _BY_OPERATOR_TOPIC = _newest_where(T.c.operator_topic_id == bindparam("topic_id"))
 _BY_POLICE_TOPIC = _newest_where(T.c.police_topic_id == bindparam("topic_id"))
 _BY_RECEIPT = _newest_where(T.c.receipt_hash == bindparam("receipt_hash"))
-_OPEN_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"), T.c.status.not_in(FINISHED))
+# Every step asks for the child's open case: the finished statuses are written into the SQL, since an
+# IN list of bound values is re-rendered on every execution.
+_OPEN_FOR = _newest_where(
+    T.c.conversation_key == bindparam("conversation_key"),
+    *(T.c.status != literal_column(f"'{status}'") for status in sorted(FINISHED)),
+)
 _LATEST_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"))
 # SET takes the columns present in the parameters (besides "case_id"); each set of columns compiles once.
 _UPDATE = update(T).where(T.c.id == bindparam("case_id")).returning(*T.c)

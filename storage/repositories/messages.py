@@ -27,7 +27,6 @@ _ADD_CHAT = (
         conversation_key=bindparam("conversation_key"), message_id=bindparam("message_id"),
         from_bot=bindparam("from_bot"), at=bindparam("at"),
     )
-    .returning(C.c.id)
 )
 _ADD_LINK = (
     R.insert()
@@ -46,12 +45,12 @@ class ChatMessages(Repository):
 
     __slots__ = ()
 
-    async def add(self, conversation_key: str, message_id: int, from_bot: bool) -> int:
+    async def add(self, conversation_key: str, message_id: int, from_bot: bool) -> None:
         """Remember a message in the child's chat."""
         values = {
             "conversation_key": conversation_key, "message_id": message_id, "from_bot": from_bot, "at": self._now(),
         }  # fmt: skip
-        return int((await self._session.execute(_ADD_CHAT, values)).scalar_one())
+        await self._session.execute(_ADD_CHAT, values)
 
     async def for_conversation(self, key: str) -> list[int]:
         """Message ids of a child's chat, oldest first."""
