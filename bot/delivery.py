@@ -220,6 +220,8 @@ class DeliveryWorker:
         self._running = False  # new items are queued leased to this worker only while it runs
         self._backlog = False  # ready items wait for a free send slot: new ones go behind them
         self._renewed: datetime | None = None  # when the leases of the sends in flight were last renewed
+        self._sent_batch: list[tuple[OutboxItem, Callable[[Transaction], Awaitable[bool]], asyncio.Future[bool | None]]] = []
+        self._recorder: asyncio.Task[None] | None = None  # records the sent items of a batch
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._progress = asyncio.Event()  # a send finished: its lane's next item may be ready
 
@@ -339,11 +341,10 @@ class DeliveryWorker:
             return None
         return self.owner, self.lease_seconds
 
-    async def hand_over(self, item: OutboxItem) -> None:
-        """Start a committed item queued leased to this worker, as a round would; if it cannot start
-        now (no free send slot, no rate-limit capacity), a round takes it: it is free for this worker."""
-        if item.id in self._in_flight:
-            return  # a round found it first
+    def hand_over(self, item: OutboxItem) -> None:
+        """Start an item queued leased to this worker, right as its transaction commits (so before any
+        round can see it), as a round would; if it cannot start now (no free send slot, no rate-limit
+        capacity), a round takes it in its turn: the item is free for this worker."""
         sender = self.senders.get(item.channel)
         if len(self._in_flight) >= self.batch:
             self._backlog = True
@@ -352,16 +353,17 @@ class DeliveryWorker:
             # first served), in the rounds.
             self.wake.set()
             return
-        await self.limits.acquire(item)
-        self._spawn(item, self._deliver(item, sender))
+        self._spawn(item, self._deliver(item, sender, acquire=True))
 
     def _spawn(self, item: OutboxItem, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=f"deliver-{item.id}")
         self._in_flight[item.id] = task
         return task
 
-    async def _deliver(self, item: OutboxItem, sender: Sender) -> None:
+    async def _deliver(self, item: OutboxItem, sender: Sender, acquire: bool = False) -> None:
         try:
+            if acquire:  # (a round takes the capacity before it starts the send)
+                await self.limits.acquire(item)
             try:
                 async with asyncio.timeout(self.send_timeout):
                     result = await sender.send(item, self.limits)
@@ -392,8 +394,26 @@ class DeliveryWorker:
                         await tx.chat_messages.add(item.conversation_key, message_id, True)
             return True
 
-        if await self._record(item, "sent", record):
+        # Sends that finish together are recorded together: one transaction for all of them.
+        recorded = asyncio.get_running_loop().create_future()
+        self._sent_batch.append((item, record, recorded))
+        if len(self._sent_batch) == 1:  # the first since the last batch was taken: it needs a recorder
+            self._recorder = asyncio.create_task(self._record_together(), name="record-sent")
+        if await recorded:
             self._count("delivered", item.kind)
+
+    async def _record_together(self) -> None:
+        """Record the batch of sent items in one transaction; if that fails, each on its own (with
+        retries), so that one item's trouble costs no other item its record."""
+        batch, self._sent_batch = self._sent_batch, []
+        try:
+            async with self.db.transaction() as tx:
+                outcomes = [await record(tx) for _item, record, _recorded in batch]
+        except Exception:  # noqa: BLE001 - retried one by one below, each with its own log lines
+            outcomes = [await self._record(item, "sent", record) for item, record, _recorded in batch]
+        for (_item, _record, recorded), outcome in zip(batch, outcomes, strict=True):
+            if not recorded.done():  # (its send was cancelled meanwhile, at shutdown)
+                recorded.set_result(outcome)
 
     async def _failed(self, item: OutboxItem, error: Exception) -> None:
         reason = short_reason(error)
@@ -497,3 +517,5 @@ class DeliveryWorker:
             log.warning("delivery sends cancelled", extra={"items": [t.get_name() for t in tasks]})
             with suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
+        if self._recorder is not None:  # what was sent is still recorded: a moment's work
+            await asyncio.gather(self._recorder, return_exceptions=True)

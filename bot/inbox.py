@@ -14,7 +14,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from typing import Any, Awaitable, Callable
+from collections.abc import Sequence
+from typing import Any, Awaitable, Callable, NamedTuple
 
 from storage import ConcurrentUpdate
 
@@ -22,6 +23,17 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Any, dict], Awaitable[None]]
 BATCH = 200
+TOGETHER = 20  # new updates handled in one transaction at most (a failure redoes them one by one)
+
+
+class Received(NamedTuple):
+    """A new update as an adapter hands it over: its id, its lane, the event to handle, and its
+    payload to store (made only if it must wait)."""
+
+    external_id: str
+    lane: str
+    event: Any
+    payload: Callable[[], dict]
 PARALLEL_LANES = 32
 
 
@@ -32,6 +44,31 @@ class InboxProcessor:
         self._retry_at: dict[int, float] = {}
         self._slots = asyncio.Semaphore(PARALLEL_LANES)
         self.idle = asyncio.Event()  # set whenever a round found nothing to do (tests wait on it)
+
+    async def receive_all(self, channel: str, updates: Sequence[Received]) -> None:
+        """New updates, in order: handled together, in one transaction and so with one commit, while
+        each is new and first in its lane; else, or if any of them fails, each on its own (`receive`).
+        (Handled twice, then, as far as memory goes: a child's flood count may count one message twice.)"""
+        for start in range(0, len(updates), TOGETHER):
+            batch = updates[start:start + TOGETHER]
+            if len(batch) > 1 and await self._handled_together(channel, batch):
+                continue
+            for update in batch:
+                await self.receive(channel, *update)
+
+    async def _handled_together(self, channel: str, batch: Sequence[Received]) -> bool:
+        handler = self.handlers[channel]
+        try:
+            async with self.db.transaction() as tx:
+                for external_id, lane, event, _payload in batch:
+                    if await tx.inbox.add_done(channel, external_id, lane) is None:
+                        raise _Queue  # a redelivery, or its lane waits: each on its own decides
+                    await handler(tx, event)
+        except Exception:  # noqa: BLE001 — all rolled back: each is received on its own, and logged there
+            return False
+        for _update in batch:
+            self._handled(channel)
+        return True
 
     async def receive(self, channel: str, external_id: str, lane: str, event: Any,
                       payload: Callable[[], dict]) -> None:

@@ -84,12 +84,9 @@ class Outbox:
             fields.pop("address", None)
             await tx.outbox.add(target, channel, lane, kind, payload, priority=priority, **fields)
         if item is not None:
-            tx.after_commit(partial(self.worker.hand_over, item))
+            tx.on_commit(partial(self.worker.hand_over, item))
         else:  # not leased: a round claims it in its turn
-            tx.after_commit(self._wake)
-
-    async def _wake(self) -> None:
-        self.wake.set()
+            tx.on_commit(self.wake.set)
 
     async def case_card(self, tx: Any, case: Any, target: str = "operator") -> None:
         await self.to_staff(tx, target, case, Kind.CASE_CARD, {})

@@ -32,13 +32,14 @@ class Transaction:
     """Repositories sharing one connection; all of it commits or none of it does."""
 
     __slots__ = (
-        "_after_commit", "_clock", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox",
+        "_after_commit", "_clock", "_on_commit", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox",
         "outbox", "staff", "stats",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._clock = ctx.clock
         self._after_commit: list[Callable[[], Awaitable[object]]] = []
+        self._on_commit: list[Callable[[], object]] = []
         self.conversations = Conversations(ctx)
         self.cases = Cases(ctx)
         self.outbox = Outbox(ctx)
@@ -59,16 +60,22 @@ class Transaction:
 
         For network calls a handler makes along the way (a button's spinner, a reply to a staff
         command): they must not hold the transaction open, must not happen if it fails, and must not
-        hold up the next update of the chat either. One transaction's calls run in order."""
+        hold up the next update of the chat either. Each call runs in a task of its own: a transaction
+        may carry the calls of several updates (bot/inbox.py), and none waits for another's."""
         self._after_commit.append(call)
 
+    def on_commit(self, call: Callable[[], object]) -> None:
+        """Call `call` right after this transaction commits (never if it rolls back), before anything
+        else runs: for what must act on the commit at once, such as handing a new outbox item to the
+        delivery worker before one of its rounds could find the item."""
+        self._on_commit.append(call)
 
-async def _run_in_order(calls: list[Callable[[], Awaitable[object]]]) -> None:
-    for call in calls:
-        try:
-            await call()
-        except Exception as error:  # noqa: BLE001 - the work is committed; a lost courtesy call is logged
-            log.warning("a call after commit failed", extra={"reason": type(error).__name__})
+
+async def _run_after_commit(call: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await call()
+    except Exception as error:  # noqa: BLE001 - the work is committed; a lost courtesy call is logged
+        log.warning("a call after commit failed", extra={"reason": type(error).__name__})
 
 
 class Database:
@@ -147,8 +154,10 @@ class Database:
         async with self._serial, self._begin() as connection:
             tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
             yield tx
-        if tx._after_commit:
-            task = asyncio.create_task(_run_in_order(tx._after_commit), name="after-commit")
+        for call in tx._on_commit:
+            call()
+        for call in tx._after_commit:
+            task = asyncio.create_task(_run_after_commit(call), name="after-commit")
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
 
@@ -163,7 +172,7 @@ class Database:
 
     @property
     def calls_running(self) -> int:
-        """How many transactions' after-commit calls are still running."""
+        """How many after-commit calls are still running."""
         return len(self._calls)
 
     async def finish_calls(self, timeout: float) -> None:

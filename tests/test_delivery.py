@@ -795,3 +795,20 @@ async def test_a_stopped_worker_gets_no_leased_items(db: Database, sender: FakeS
 async def tx_items(db: Database) -> list[OutboxItem]:
     async with db.transaction() as tx:
         return await tx.outbox.items()
+
+
+async def test_sends_that_finish_together_are_recorded_in_one_transaction(db: Database, sender: FakeSender) -> None:
+    worker = make_worker(db, sender)
+    ids = [await to_child(db, f"child-{n}") for n in range(3)]
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(db.engine.sync_engine, "commit", count)
+    try:
+        assert await worker.run_once() == 3
+    finally:
+        event.remove(db.engine.sync_engine, "commit", count)
+    assert len(commits) == 2  # the claim, then the three outcomes
+    assert [(await get(db, item_id)).status for item_id in ids] == [OutboxStatus.SENT] * 3

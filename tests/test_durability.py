@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 
 from cryptography.fernet import Fernet
+from sqlalchemy import event
 
-from bot.inbox import InboxProcessor
+from bot.inbox import InboxProcessor, Received
 from bot.metrics import Metrics
 from bot.privacy import Privacy
 from storage import Database
@@ -104,4 +105,45 @@ async def test_a_new_update_is_handled_at_once_or_stored_to_wait_its_turn(tmp_pa
         assert handled[2:] == [{"n": "bad"}, {"n": "next"}]  # in order, from the stored payloads
         assert "update failed, stored for a retry" in caplog.text
     finally:
+        await db.close()
+
+
+async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
+    """A batch of new updates shares one transaction (one commit); if one of them fails, the whole
+    batch is undone and each update is received on its own, so the others still go through."""
+    db = Database(f"sqlite:///{tmp_path / 'inbox.db'}", Privacy([Fernet.generate_key().decode()], "p"))
+    await db.start()
+    handled: list[str] = []
+    failing = set()
+
+    async def handler(tx, event):
+        handled.append(event)
+        await tx.chat_messages.add(event, 1, False)  # an effect, to see whether it was kept
+        if event in failing:
+            raise RuntimeError("a bug while handling")
+
+    def batch(*names: str) -> list[Received]:
+        return [Received(name, f"lane-{name}", name, lambda name=name: {"n": name}) for name in names]
+
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(db.engine.sync_engine, "commit", count)
+    processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
+    try:
+        await processor.receive_all("telegram", batch("a", "b", "c"))
+        assert handled == ["a", "b", "c"] and len(commits) == 1
+
+        failing.add("e")
+        await processor.receive_all("telegram", batch("d", "e", "f"))
+        assert handled[3:] == ["d", "e", "d", "e", "f"]  # together until "e" failed (all undone), then one by one
+        async with db.transaction() as tx:
+            kept = {name: await tx.chat_messages.for_conversation(name) for name in "abcdef"}
+            waiting = await tx.inbox.pending(10)
+        assert kept == {"a": [1], "b": [1], "c": [1], "d": [1], "e": [], "f": [1]}  # nothing twice
+        assert [item.external_id for item in waiting] == ["e"]  # stored for a retry
+    finally:
+        event.remove(db.engine.sync_engine, "commit", count)
         await db.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from functools import partial
 from typing import Any, Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import Update
 from aiohttp import web
+
+from bot.inbox import Received
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,10 @@ def update_lane(update: Update, pseudonym: Callable[[str, Any], str]) -> str:
     return "tg:" + pseudonym("lane", chat_id)[:24]
 
 
+def _as_json(update: Update) -> dict:
+    return update.model_dump(mode="json", exclude_none=True)
+
+
 class TelegramInbound:
     def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Any, inbox: Any,
                  pseudonym: Callable[[str, Any], str]) -> None:
@@ -33,9 +40,9 @@ class TelegramInbound:
 
     async def store(self, updates: list[Update]) -> None:
         """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
-        for update in updates:
-            await self.inbox.receive("telegram", str(update.update_id), update_lane(update, self.pseudonym), update,
-                                     lambda: update.model_dump(mode="json", exclude_none=True))
+        await self.inbox.receive_all("telegram", [
+            Received(str(update.update_id), update_lane(update, self.pseudonym), update, partial(_as_json, update))
+            for update in updates])
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long polling where the offset moves past an update only after it is committed to the inbox."""
