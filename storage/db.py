@@ -155,7 +155,10 @@ class Database:
             tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
             yield tx
         for call in tx._on_commit:
-            call()
+            try:
+                call()
+            except Exception as error:  # noqa: BLE001 - committed is committed: the caller must not see a failure
+                log.error("a call on commit failed", extra={"reason": type(error).__name__})
         for call in tx._after_commit:
             task = asyncio.create_task(_run_after_commit(call), name="after-commit")
             self._calls.add(task)

@@ -17,7 +17,6 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Executable
-
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection, AsyncAdapt_dbapi_cursor
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.util import EMPTY_DICT

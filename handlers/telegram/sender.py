@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNotFound, TelegramRetryAfter,
 )
-from aiogram.types import InputMediaDocument, InputMediaPhoto, InputMediaVideo, LinkPreviewOptions
+from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, InputMediaVideo, LinkPreviewOptions
 
 from bot.delivery import DeliveryError
 from bot.outbox import Kind
