@@ -2,25 +2,31 @@
 
 How an item leaves (DESIGN rule 3):
 
-1. A round works in one transaction: it reads ready items (`Outbox.ready`: at most the first pending
-   item of each lane — one child's chat, one case topic in a staff chat — urgent items first, each
-   child's item with the child's address), picks the ones to start, and leases only those, for
-   `lease_seconds`, in one statement (`Outbox.claim`). Going through the items in that order, an item
-   whose rate-limit buckets have room takes one message's capacity there and then (so a later item
-   in the same round sees what is left); an item whose buckets are full, or whose channel has no
-   sender here, is left unclaimed. So a full staff-group allowance never holds back a child's reply,
-   and when capacity returns the most urgent waiting item wins. Items left waiting would be read
-   first again by the next round, so that round reads that many more, and other lanes behind them
-   are still reached.
+0. The common way: a new item whose lane (one child's chat, one case topic in a staff chat) has
+   nothing waiting is written already leased to this worker (`lease_for`, `Outbox.add_leased`), and
+   the moment its transaction commits, `hand_over` starts it as a round would (below), with no read
+   and no claim of its own. An item it cannot start then (every send slot taken, a rate-limit bucket
+   empty) stays leased to this worker: for the worker that holds it, a leased item counts as free,
+   so its next round takes the item in its turn.
+1. Everything else goes through rounds. A round works in one transaction: it reads ready items
+   (`Outbox.ready`: at most the first pending item of each lane, urgent items first, each child's
+   item with the child's address; not the items whose sends are in flight here, and no more than it
+   has free send slots for), picks the ones to start, and leases only those, for `lease_seconds`, in
+   one statement (`Outbox.claim`). Going through the items in that order, an item whose rate-limit
+   buckets have room takes one message's capacity there and then (so a later item in the same round
+   sees what is left); an item whose buckets are full, or whose channel has no sender here, is left
+   unclaimed. So a full staff-group allowance never holds back a child's reply, and when capacity
+   returns the most urgent waiting item wins. Items left waiting would be read first again by the
+   next round, so that round reads that many more, and other lanes behind them are still reached.
 2. The claim is committed before anything is sent; then each item the claim won is sent in its own
    task, and the loop goes on (a slow send holds only its own lane).
 3. Right after the platform answers, a new transaction records the outcome: `mark_sent` (with the ids
-   of the bot's messages, also remembered for a child's quick exit), `retry_later`, or `mark_failed`
-   plus the `on_failed` hook, each only if the item is still pending (one cancelled meanwhile, e.g.
-   because the child erased their data, stays cancelled and nothing of it is recorded). Until that
-   commit the item stays leased to this worker, so no other worker can send it meanwhile; while its
-   send is still running, this worker's next rounds renew the lease (they re-claim it when it runs
-   out and skip it as already in flight).
+   of the bot's messages, also remembered for a child's quick exit; sends that finish together are
+   recorded in one transaction), `retry_later`, or `mark_failed` plus the `on_failed` hook, each only
+   if the item is still pending (one cancelled meanwhile, e.g. because the child erased their data,
+   stays cancelled and nothing of it is recorded). Until that commit the item stays leased to this
+   worker, so no other worker can send it meanwhile; while its send is still running, this worker
+   renews the leases of its sends in flight every third of a lease.
 
 The window (at-least-once, not exactly-once): a platform cannot be asked "did you already get this?",
 so between the platform accepting a message and the commit of `mark_sent` there is a window — the
@@ -28,8 +34,9 @@ length of one small database transaction — in which a crash, a kill or a lost 
 leaves the item pending. Its lease runs out (at most `lease_seconds`) and it is sent again: the person
 sees it twice. The same holds when the network fails after the platform accepted a request (the
 sender sees a timeout) and when `flush` has to cancel a send at shutdown. Outside that window an item
-is sent at most once: claims are exclusive (the claim's UPDATE re-checks that the item is still free),
-a recorded item is never claimed again, and a lane never has two items in flight.
+is sent at most once: claims and leases are exclusive (the claim's UPDATE re-checks that the item is
+still free, and a hand-over happens before anything else can run), a recorded item is never claimed
+again, and a lane never has two items in flight.
 
 Logs carry only the outbox item id, the case id, the kind and a short reason — never text or
 platform ids. `DeliveryError.reason` is stored and logged, so senders must not put message text or

@@ -1,8 +1,9 @@
 """Inbound durability: a platform update is handled once, in order per lane, and never silently lost.
 
-Adapters confirm an update to the platform only after `receive` returns. Usually that is after the
-update was handled in the transaction that also records it as done (its id, never its content), so
-its effects and its "done" mark commit together or not at all. When that fails, or an earlier update
+Adapters confirm an update to the platform only after `receive` (or `receive_all`, for the new
+updates of one poll) returns. Usually that is after the update was handled in the transaction that
+also records it as done (its id, never its content), so its effects and its "done" mark commit
+together or not at all; the new updates of one poll share that transaction. When that fails, or an earlier update
 of the same lane still waits, the raw update is stored in the inbox instead (encrypted), and the
 processor hands it to its channel's handler later the same way. A failing item is retried with
 back-off, its lane waiting behind it to keep order, and parked after INBOX_MAX_ATTEMPTS with a log
