@@ -139,7 +139,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
     # Children's private chats first (nearly all updates; no other router takes a private chat), then
     # chats the bot must leave, then staff chats.
     dispatcher.include_routers(child_router(), groups_router(), staff_router())
-    app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox, privacy.pseudonym)
+    app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox, privacy.pseudonym, app.conversations)
     app.inbox.handlers["telegram"] = app.telegram.handle
     app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats, settings.admin_ids)
 

@@ -18,15 +18,20 @@ def message_event(message: Message, edited: bool = False) -> Incoming:
     if edited:
         return Incoming(EventKind.EDIT, text=text, language_hint=hint)
     if message.text is not None:
-        if message.text.startswith("/"):
-            command = message.text[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(message.text) > 1 else ""
-            return Incoming(EventKind.COMMAND, text=command, language_hint=hint)
-        return Incoming(EventKind.TEXT, text=message.text, language_hint=hint)
+        return text_event(message.text, hint)
     media = media_ref(message)
     if media is not None:
         return Incoming(EventKind.MEDIA, text=text, media=media, language_hint=hint)
     kind = next((kind for name, kind in UNSUPPORTED.items() if getattr(message, name, None)), MediaKind.OTHER)
     return Incoming(EventKind.UNSUPPORTED, media=MediaRef(kind), language_hint=hint)
+
+
+def text_event(text: str, language_hint: str | None) -> Incoming:
+    """Typed text: a command ("/start@oberih_bot" is "start") or words."""
+    if text.startswith("/"):
+        command = text[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(text) > 1 else ""
+        return Incoming(EventKind.COMMAND, text=command, language_hint=language_hint)
+    return Incoming(EventKind.TEXT, text=text, language_hint=language_hint)
 
 
 def media_ref(message: Message) -> MediaRef | None:

@@ -9,10 +9,14 @@ from typing import Any, Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiohttp import web
 
+from bot.conversation import ConversationService
 from bot.inbox import Received
+from handlers.telegram import lean_api
+from handlers.telegram.child import child_turn, take_turn
 
 log = logging.getLogger(__name__)
 
@@ -20,28 +24,28 @@ POLL_TIMEOUT = 25
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def update_lane(update: Update, pseudonym: Callable[[str, Any], str]) -> str:
+def update_lane(update: dict[str, Any], pseudonym: Callable[[str, Any], str]) -> str:
     """Updates of one chat are handled in order; the lane names the chat only by a keyed hash."""
-    event = update.event
-    chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
-    chat_id = chat.id if chat else getattr(getattr(event, "from_user", None), "id", 0)
+    event = next((value for key, value in update.items() if key != "update_id" and isinstance(value, dict)), {})
+    chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
+    chat_id = chat.get("id") or (event.get("from") or {}).get("id", 0)
     return "tg:" + pseudonym("lane", chat_id)[:24]
 
 
-def _as_json(update: Update) -> dict:
-    return update.model_dump(mode="json", exclude_none=True)
-
-
 class TelegramInbound:
+    """Updates as Telegram sends them (JSON): a child's text or button press goes straight to the
+    conversation (`child_turn`), anything else through aiogram's dispatcher."""
+
     def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Any, inbox: Any,
-                 pseudonym: Callable[[str, Any], str]) -> None:
+                 pseudonym: Callable[[str, Any], str], conversations: ConversationService) -> None:
         self.bot, self.dispatcher, self.db, self.inbox, self.pseudonym = bot, dispatcher, db, inbox, pseudonym
+        self.conversations = conversations
         self.alive = asyncio.Event()  # set after each successful getUpdates (read by /healthz)
 
-    async def store(self, updates: list[Update]) -> None:
+    async def store(self, updates: list[dict[str, Any]]) -> None:
         """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
         await self.inbox.receive_all("telegram", [
-            Received(str(update.update_id), update_lane(update, self.pseudonym), update, partial(_as_json, update))
+            Received(str(update["update_id"]), update_lane(update, self.pseudonym), update, partial(dict, update))
             for update in updates])
 
     async def poll(self, stop: asyncio.Event) -> None:
@@ -53,7 +57,8 @@ class TelegramInbound:
         failures = 0
         while not stop.is_set():
             try:
-                updates = await self.bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=allowed)
+                params = {"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": allowed}
+                updates = await lean_api.call(self.bot, GetUpdates, params)
                 failures = 0
                 self.alive.set()
             except (TelegramNetworkError, TelegramAPIError) as error:
@@ -71,13 +76,15 @@ class TelegramInbound:
                     log.error("storing updates failed", extra={"reason": type(error).__name__})
                     await asyncio.sleep(1.0)
                     continue
-                offset = updates[-1].update_id + 1
+                offset = updates[-1]["update_id"] + 1
 
-    async def handle(self, tx: Any, update: Update | dict) -> None:
-        """The inbox's handler for Telegram updates (parsed, or as stored): the real dispatcher, inside `tx`."""
-        if isinstance(update, dict):
-            update = Update.model_validate(update, context={"bot": self.bot})
-        await self.dispatcher.feed_update(self.bot, update, tx=tx)
+    async def handle(self, tx: Any, update: dict[str, Any]) -> None:
+        """The inbox's handler for Telegram updates (new, or as stored), inside `tx`."""
+        turn = child_turn(update)
+        if turn is not None:
+            await take_turn(tx, self.conversations, self.bot, turn)
+            return
+        await self.dispatcher.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}), tx=tx)
 
     def webhook_route(self, secret: str) -> Callable[[web.Request], Any]:
         async def on_webhook(request: web.Request) -> web.Response:
@@ -86,8 +93,10 @@ class TelegramInbound:
             if not hmac.compare_digest(given.encode(), secret.encode()):
                 return web.Response(status=401)
             try:
-                update = Update.model_validate(await request.json(), context={"bot": self.bot})
+                update = await request.json()
             except ValueError:
+                return web.Response(status=400)
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 return web.Response(status=400)
             await self.store([update])
             return web.Response()  # 200 only after the update is committed
