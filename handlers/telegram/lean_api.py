@@ -1,4 +1,5 @@
-"""The two Bot API calls of every dialog step, made without aiogram's models (bench/README.md, finding 9).
+"""The Bot API calls of every dialog step and every new case, made without aiogram's models
+(bench/README.md, finding 9).
 
 For each call aiogram validates a pydantic model of it, form-encodes it (the buttons' JSON quoted
 character by character), and validates every field of what Telegram answers. For a child's message
@@ -14,20 +15,30 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, CreateForumTopic, SendMessage, TelegramMethod
+from aiogram.types import InlineKeyboardMarkup
 from aiohttp import ClientError
 
 JSON_BODY = {"Content-Type": "application/json"}
 NO_PREVIEW = {"is_disabled": True}
 
 
-async def send_text(bot: Bot, chat_id: int, text: str, buttons: list | None = None) -> int:
-    """sendMessage without a link preview; `buttons` are rows of (label, callback data). The message id."""
-    params: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": NO_PREVIEW}
+async def send_text(bot: Bot, chat_id: int, text: str, buttons: list | None = None,
+                    markup: InlineKeyboardMarkup | None = None, **options: Any) -> int:
+    """sendMessage without a link preview; `buttons` are rows of (label, callback data), or `markup`
+    aiogram's keyboard; `options` more of sendMessage's parameters (message_thread_id…). The message id."""
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": NO_PREVIEW, **options}
     if buttons:
         params["reply_markup"] = {"inline_keyboard": [
             [{"text": label, "callback_data": data} for label, data in row] for row in buttons]}
+    elif markup is not None:
+        params["reply_markup"] = markup.model_dump(mode="json", exclude_none=True)
     return int((await call(bot, SendMessage, params))["message_id"])
+
+
+async def create_topic(bot: Bot, chat_id: int, name: str) -> int:
+    """createForumTopic; the new topic's thread id."""
+    return int((await call(bot, CreateForumTopic, {"chat_id": chat_id, "name": name}))["message_thread_id"])
 
 
 async def answer_callback(bot: Bot, callback_query_id: str) -> None:

@@ -177,8 +177,8 @@ class TelegramSender:
             return None
         if item.kind == Kind.NOTICE:
             text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
-            message = await self.bot.send_message(chat_id, text, message_thread_id=topic, protect_content=True)
-            return {"message_ids": [message.message_id]}
+            return {"message_ids": [await lean_api.send_text(self.bot, chat_id, text, message_thread_id=topic,
+                                                             protect_content=True)]}
         if item.kind == Kind.RELAY:
             return await self._relay(item.payload, case, target, chat_id, topic)
         common = {"message_thread_id": topic, "protect_content": True}
@@ -199,17 +199,16 @@ class TelegramSender:
         one item per message, so a failure after the card retries only what is missing."""
         target = item.target
         if getattr(case, f"{target}_topic_id") is None:
-            topic = await self.bot.create_forum_topic(chat_id, topic_name(self.engine, self.lang, case))
-            case = await self._store(case.id, **{f"{target}_topic_id": topic.message_thread_id})
+            topic = await lean_api.create_topic(self.bot, chat_id, topic_name(self.engine, self.lang, case))
+            case = await self._store(case.id, **{f"{target}_topic_id": topic})
             await limits.acquire_extra(item)
         topic_id = getattr(case, f"{target}_topic_id")
         if getattr(case, f"{target}_card_message_id") is None:
             text, overflow = card_text(self.engine, self.lang, case, await self._holder(case))
-            card = await self.bot.send_message(
-                chat_id, text, message_thread_id=topic_id, reply_markup=self._card_buttons(target, case),
-                protect_content=True, link_preview_options=NO_PREVIEW)
+            card = await lean_api.send_text(self.bot, chat_id, text, markup=self._card_buttons(target, case),
+                                            message_thread_id=topic_id, protect_content=True)
             async with self.db.transaction() as tx:
-                case = await tx.cases.update(case.id, **{f"{target}_card_message_id": card.message_id})
+                case = await tx.cases.update(case.id, **{f"{target}_card_message_id": card})
                 follow = [(Kind.CARD_PART, {"text": part}) for part in (split_text(overflow, TEXT_LIMIT) if overflow else ())]
                 follow += [(Kind.CASE_FILES, {"files": files}) for files in _file_messages(case)]
                 for kind, payload in follow:
