@@ -18,7 +18,7 @@ from dialogs.model import (
     Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase,
     Reconnect, RelayToCase, Say, State, SubmitCase,
 )
-from storage import DuplicateNumber
+from storage import KEEP, DuplicateNumber
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ class ConversationService:
             await tx.conversations.delete(key)
             await turn.flush(0)
             return
+        # The address is sealed again only when it changed (a private chat's rarely does).
+        address = KEEP if conversation and conversation.address == child.address else child.address
         await tx.conversations.save(
-            key, child.channel, state.to_dict(), child.address,
+            key, child.channel, state.to_dict(), address,
             expected_version=conversation.version if conversation else None,
         )
         if child.message_id is not None:
