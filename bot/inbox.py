@@ -3,9 +3,9 @@
 Adapters confirm an update to the platform only after `receive` (or `receive_all`, for the new
 updates of one poll) returns. Usually that is after the update was handled in the transaction that
 also records it as done (its id, never its content), so its effects and its "done" mark commit
-together or not at all; the new updates of one poll share that transaction. When that fails, or an earlier update
-of the same lane still waits, the raw update is stored in the inbox instead (encrypted), and the
-processor hands it to its channel's handler later the same way. A failing item is retried with
+together or not at all; the new updates of one poll share that transaction. When that fails, or an
+earlier update of the same lane still waits, the raw update is stored in the inbox instead
+(encrypted), and the processor hands it to its channel's handler later the same way. A failing item is retried with
 back-off, its lane waiting behind it to keep order, and parked after INBOX_MAX_ATTEMPTS with a log
 line and a metric.
 """

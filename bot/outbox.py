@@ -63,8 +63,7 @@ class Outbox:
 
     async def to_child(self, tx: Any, channel: str, key: str, kind: str, payload: dict, priority: int = NORMAL,
                        case_id: int | None = None, linked: bool = True, address: dict | None = None) -> None:
-        # Without the address at hand, a round reads it with the item (so the item is not handed over).
-        await self._queue(tx, "child", channel, child_lane(key), kind, payload, priority, handed=address is not None,
+        await self._queue(tx, "child", channel, child_lane(key), kind, payload, priority,
                           conversation_key=key if linked else None, case_id=case_id, address=address)
 
     async def to_staff(self, tx: Any, target: str, case: Any, kind: str, payload: dict,
@@ -75,7 +74,10 @@ class Outbox:
                           {"case_id": case.id, **payload}, priority, case_id=case.id)
 
     async def _queue(self, tx: Any, target: str, channel: str, lane: str, kind: str, payload: dict, priority: int,
-                     handed: bool = True, **fields: Any) -> None:
+                     **fields: Any) -> None:
+        # A child's message goes straight to the worker only with the child's address at hand; without
+        # it, a round reads the address with the item.
+        handed = target != "child" or fields.get("address") is not None
         lease = self.worker.lease_for(channel) if handed and self.worker is not None else None
         item = None
         if lease is not None:
