@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import io
+import json
 import stat
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from bot import privacy
 from bot.privacy import Privacy, load_privacy
 from bot.settings import SettingsError, load_settings
 
@@ -51,6 +53,54 @@ def test_old_keys_still_decrypt_after_rotation():
     rotated = Privacy([new, old], "pepper")
     assert rotated.unseal(sealed_before) == "kept"
     assert Privacy([new], "pepper").unseal(rotated.seal("new")) == "new"
+    with pytest.raises(InvalidToken):
+        Privacy([old], "pepper").unseal(rotated.seal("new"))
+
+
+def test_data_sealed_with_fernet_by_earlier_versions_is_still_read():
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    value = {"what": "Максим sends my diary pages", "step": 3}
+    fernet_token = MultiFernet([Fernet(old.encode())]).encrypt(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    assert Privacy([old], "pepper").unseal(fernet_token) == value
+    assert Privacy([new, old], "pepper").unseal(fernet_token) == value
+    with pytest.raises(InvalidToken):
+        Privacy([new], "pepper").unseal(fernet_token)
+
+
+def test_new_data_is_aes_gcm_with_a_fresh_nonce_each_time():
+    sealer = Privacy([Fernet.generate_key().decode()], "pepper")
+    one, two = sealer.seal({"a": "b"}), sealer.seal({"a": "b"})
+    assert one.startswith(privacy.VERSION) and not one.startswith(b"g")
+    assert one != two and one[5:17] != two[5:17]  # the nonces
+    assert sealer.unseal(one) == sealer.unseal(two) == {"a": "b"}
+    assert sealer.unseal(None) is None
+
+
+@pytest.mark.parametrize("where", ["version", "key id", "nonce", "ciphertext", "tag", "truncated"])
+def test_a_tampered_token_is_refused(where):
+    sealer = Privacy([Fernet.generate_key().decode()], "pepper")
+    token = bytearray(sealer.seal({"a": "b"}))
+    if where == "truncated":
+        token = token[:20]
+    else:
+        index = {"version": 0, "key id": 2, "nonce": 10, "ciphertext": 18, "tag": -1}[where]
+        token[index] ^= 0x01
+    with pytest.raises(InvalidToken):
+        sealer.unseal(bytes(token))
+
+
+def test_a_token_from_an_unknown_key_is_refused():
+    token = Privacy([Fernet.generate_key().decode()], "pepper").seal("x")
+    with pytest.raises(InvalidToken):
+        Privacy([Fernet.generate_key().decode(), Fernet.generate_key().decode()], "pepper").unseal(token)
+
+
+def test_keys_whose_ids_collide_are_all_tried(monkeypatch):
+    derive = privacy._aes_key
+    monkeypatch.setattr(privacy, "_aes_key", lambda key: (b"same", derive(key)[1]))
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    assert Privacy([first, second], "pepper").unseal(Privacy([second], "pepper").seal("x")) == "x"
 
 
 def test_pseudonyms_depend_on_the_pepper_and_the_channel():
