@@ -167,13 +167,18 @@ class Oberih:
         # SQLite is counted at its sqlite3 connection (storage/inline_sqlite.py), where it costs nothing
         # measurable: SQLAlchemy's event hooks would put their own dispatch on every statement, which a
         # production process does not have.
+        from storage import inline_sqlite
         from storage.inline_sqlite import _Connection, _Cursor
 
-        execute = _Cursor.execute
+        execute, execute_prepared = _Cursor.execute, inline_sqlite._execute
 
         def counted_execute(cursor: Any, operation: Any, parameters: Any = None) -> Any:
             self.statements[operation] += 1
             return execute(cursor, operation, parameters)
+
+        def counted_prepared(driver: Any, operation: str, parameters: Any) -> Any:
+            self.statements[operation] += 1
+            return execute_prepared(driver, operation, parameters)
 
         def counted(method: Any, name: str) -> Any:
             def call(connection: Any) -> None:
@@ -182,6 +187,7 @@ class Oberih:
             return call
 
         _Cursor.execute = counted_execute
+        inline_sqlite._execute = counted_prepared
         _Connection.commit = counted(_Connection.commit, "commits")
         _Connection.rollback = counted(_Connection.rollback, "rollbacks")
 

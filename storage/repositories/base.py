@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.inline_sqlite import InlineConnection
+from storage.inline_sqlite import InlineConnection, prepared
 from storage.types import Clock, Sealer
 
 ERROR_LIMIT = 500
@@ -64,7 +64,7 @@ class Repository:
         shape = (self._ctx.dialect, table.name, tuple(conflict), returning.key, tuple(values))
         statement = _NEW_ROW_INSERTS.get(shape)
         if statement is None:
-            statement = _NEW_ROW_INSERTS[shape] = (
+            statement = _NEW_ROW_INSERTS[shape] = prepared(
                 self._insert(table)
                 .values({name: bindparam(name) for name in values})
                 .on_conflict_do_nothing(index_elements=list(conflict))

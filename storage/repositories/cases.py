@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, literal_column, select, update
 
 from storage.errors import DuplicateNumber, NotFound
+from storage.inline_sqlite import prepared
 from storage.models import CaseMessageRow, CaseRow, table
 from storage.records import Case
 from storage.repositories.base import Repository
@@ -18,7 +19,7 @@ REQUIRED = frozenset({"number", "kind", "channel", "language", "country", "conse
 
 
 def _newest_where(*where: ColumnElement[bool]) -> Select[Any]:
-    return select(T).where(*where).order_by(T.c.id.desc()).limit(1)
+    return prepared(select(T).where(*where).order_by(T.c.id.desc()).limit(1))
 
 
 # Lookups a child's step or a case card makes are built once, with bind parameters for the values:
@@ -36,7 +37,7 @@ _OPEN_FOR = _newest_where(
 )
 _LATEST_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"))
 # SET takes the columns present in the parameters (besides "case_id"); each set of columns compiles once.
-_UPDATE = update(T).where(T.c.id == bindparam("case_id")).returning(*T.c)
+_UPDATE = prepared(update(T).where(T.c.id == bindparam("case_id")).returning(*T.c))
 
 
 class Cases(Repository):

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, case, delete, func, select, tuple_, update
 
 from storage.errors import ConcurrentUpdate, NotFound
+from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, table
 from storage.records import Conversation
 from storage.repositories.base import Repository
@@ -17,7 +18,7 @@ T = table(ConversationRow)
 # A child's every step reads and saves its conversation. These statements are built once, with bind
 # parameters for the values: SQLAlchemy then neither rebuilds nor re-hashes them on each call (bench/README.md,
 # findings, item 3).
-_GET = select(T).where(T.c.key == bindparam("key"))
+_GET = prepared(select(T).where(T.c.key == bindparam("key")))
 _UPDATE = (
     update(T)
     .where(T.c.key == bindparam("b_key"), T.c.version == bindparam("expected_version"))
@@ -26,7 +27,8 @@ _UPDATE = (
         updated_at=bindparam("updated_at"),
     )
 )
-_UPDATE_WITH_ADDRESS = _UPDATE.values(address=bindparam("address"))
+_UPDATE_WITH_ADDRESS = prepared(_UPDATE.values(address=bindparam("address")))
+prepared(_UPDATE)
 _COUNT_REPORT = (
     update(T)
     .where(T.c.key == bindparam("b_key"))
@@ -36,6 +38,7 @@ _COUNT_REPORT = (
     )
     .returning(T.c.reports_today)
 )
+prepared(_COUNT_REPORT)
 
 
 class Conversations(Repository):

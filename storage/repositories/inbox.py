@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
 
+from storage.inline_sqlite import prepared
 from storage.models import InboxRow, table
 from storage.records import InboxItem
 from storage.repositories.base import Repository, clip
@@ -18,7 +19,7 @@ T = table(InboxRow)
 _PENDING = (
     select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
 )
-_WAITING_IN_LANE = select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1)
+_WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
 _ADD_DONE: dict[str, Any] = {}  # by dialect: see Inbox.add_done
 _MARK_DONE = (
@@ -26,6 +27,8 @@ _MARK_DONE = (
     .where(T.c.id == bindparam("item_id"))
     .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None)
 )
+prepared(_PENDING)
+prepared(_MARK_DONE)
 
 
 class Inbox(Repository):
@@ -50,7 +53,7 @@ class Inbox(Repository):
             columns = [T.c[name] for name in _DONE_VALUES]
             first_in_lane = select(*(bindparam(name, type_=T.c[name].type) for name in _DONE_VALUES)).where(
                 ~_WAITING_IN_LANE.exists())
-            statement = _ADD_DONE[self._ctx.dialect] = (
+            statement = _ADD_DONE[self._ctx.dialect] = prepared(
                 self._insert(T).from_select(columns, first_in_lane)
                 .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id)
             )

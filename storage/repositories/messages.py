@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, select
 
+from storage.inline_sqlite import prepared
 from storage.models import CaseMessageRow, ChatMessageRow, table
 from storage.records import CaseMessage
 from storage.repositories.base import Repository
@@ -16,7 +17,7 @@ R = table(CaseMessageRow)
 
 
 def _newest_link(*where: ColumnElement[bool]) -> Select[Any]:
-    return select(R).where(*where).order_by(R.c.id.desc()).limit(1)
+    return prepared(select(R).where(*where).order_by(R.c.id.desc()).limit(1))
 
 
 # Messages are remembered and looked up on most steps: those statements are built once, with bind parameters for
@@ -28,6 +29,7 @@ _ADD_CHAT = (
         from_bot=bindparam("from_bot"), at=bindparam("at"),
     )
 )
+prepared(_ADD_CHAT)
 _ADD_LINK = (
     R.insert()
     .values(
@@ -36,6 +38,7 @@ _ADD_LINK = (
     )
     .returning(R.c.id)
 )
+prepared(_ADD_LINK)
 _BY_CHILD_MESSAGE = _newest_link(R.c.case_id == bindparam("case_id"), R.c.child_message_id == bindparam("message_id"))
 _BY_STAFF_MESSAGE = _newest_link(R.c.chat == bindparam("chat"), R.c.staff_message_id == bindparam("message_id"))
 

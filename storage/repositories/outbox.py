@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement, Executable, Integer, Row, bindparam, case, delete, func, literal_column, or_, select, update,
 )
 
+from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, OutboxRow, table
 from storage.records import OutboxItem
 from storage.repositories.base import Repository, clip
@@ -65,18 +66,18 @@ _CLAIM = (
 
 # Outcomes touch only a pending item: one cancelled meanwhile (the child erased their data) stays so.
 _STILL_PENDING = update(T).where(_ITEM, T.c.status == PENDING)
-_MARK_SENT = _STILL_PENDING.values(
+_MARK_SENT = prepared(_STILL_PENDING.values(
     status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), **RELEASED
-)
-_RETRY_LATER = _STILL_PENDING.values(
+))
+_RETRY_LATER = prepared(_STILL_PENDING.values(
     attempts=T.c.attempts + 1, next_attempt_at=bindparam("at", type_=T.c.next_attempt_at.type),
     error=bindparam("reason"), **RELEASED,
-)
-_MARK_FAILED = _STILL_PENDING.values(
+))
+_MARK_FAILED = prepared(_STILL_PENDING.values(
     status=OutboxStatus.FAILED.value, attempts=T.c.attempts + 1, error=bindparam("reason"), **RELEASED
-)
-_RELEASE = update(T).where(_ITEM).values(**RELEASED)
-_ADD = T.insert().returning(T.c.id)
+))
+_RELEASE = prepared(update(T).where(_ITEM).values(**RELEASED))
+_ADD = prepared(T.insert().returning(T.c.id))
 # Queued already leased to a worker, unless an earlier item waits in its lane (then the lane's order
 # decides, in a delivery round): one statement, so that a message costs no claim of its own.
 _LANE_IS_FREE = ~select(T.c.id).where(
@@ -88,6 +89,7 @@ _ADD_LEASED = (
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
     .returning(T.c.id, T.c.claimed_until)
 )
+prepared(_ADD_LEASED)
 
 
 class Outbox(Repository):

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select
 
+from storage.inline_sqlite import prepared
 from storage.models import AuditRow, StaffRow, table
 from storage.records import AuditEntry, StaffMember
 from storage.repositories.base import Repository
@@ -16,7 +17,7 @@ A = table(AuditRow)
 # Built once, with bind parameters for the values, so SQLAlchemy neither rebuilds nor re-hashes them on each
 # call: staff lookups come with every case card and action, audit entries with reports (bench/README.md,
 # findings, item 3).
-_GET_STAFF = select(S).where(S.c.user_id == bindparam("user_id"))
+_GET_STAFF = prepared(select(S).where(S.c.user_id == bindparam("user_id")))
 _ADD_AUDIT = (
     A.insert()
     .values(
@@ -25,6 +26,7 @@ _ADD_AUDIT = (
     )
     .returning(A.c.id)
 )
+prepared(_ADD_AUDIT)
 
 
 class Staff(Repository):
