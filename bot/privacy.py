@@ -30,6 +30,8 @@ PEPPER_FILE = "id.pepper"
 VERSION = b"\x01"  # never the first byte of a Fernet token
 HKDF_INFO = b"oberih seal aes-256-gcm v1"
 HEADER, NONCE, TAG = 5, 12, 16  # version + key id; GCM nonce; GCM tag
+# One encoder for every seal (json.dumps with options builds a new one per call).
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Privacy:
@@ -73,7 +75,7 @@ class Privacy:
 
     def seal(self, value: Any) -> bytes:
         """Encrypt a JSON-serialisable value."""
-        return self.encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+        return self.encrypt(_to_json(value).encode())
 
     def unseal(self, token: bytes | None) -> Any:
         """Decrypt what `seal` made; None stays None."""

@@ -21,6 +21,7 @@ from aiohttp import ClientError
 
 JSON_BODY = {"Content-Type": "application/json"}
 NO_PREVIEW = {"is_disabled": True}
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # (json.dumps with options builds one per call)
 
 
 async def send_text(bot: Bot, chat_id: int, text: str, buttons: list | None = None,
@@ -51,7 +52,7 @@ async def call(bot: Bot, method: type[TelegramMethod[Any]], params: dict[str, An
     session = bot.session
     client = await session.create_session()
     url = session.api.api_url(token=bot.token, method=method.__api_method__)
-    body = json.dumps(params, ensure_ascii=False).encode()
+    body = _to_json(params).encode()
     try:
         async with client.post(url, data=body, headers=JSON_BODY, timeout=session.timeout) as response:
             status, content = response.status, await response.text()
