@@ -230,7 +230,11 @@ class DeliveryWorker:
         self._sent_batch: list[tuple[OutboxItem, Callable[[Transaction], Awaitable[bool]], asyncio.Future[bool | None]]] = []
         self._recorder: asyncio.Task[None] | None = None  # records the sent items of a batch
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._progress = asyncio.Event()  # a send finished: its lane's next item may be ready
+        self._progress = asyncio.Event()  # a send finished (flush waits for its sends by this)
+        # A round may find work now: a finished send's lane has an item waiting, or items wait for a
+        # send slot or capacity. (A send whose lane has nothing waiting needs no round: the read of
+        # ready items is the dearest statement here.)
+        self._due = asyncio.Event()
 
     # -- public loop ------------------------------------------------------------------------------
 
@@ -240,16 +244,16 @@ class DeliveryWorker:
         try:
             while not stop.is_set():
                 self.wake.clear()
-                self._progress.clear()
+                self._due.clear()
                 rnd = await self._safe_round()
                 if rnd.failed:
                     await self._pause((stop,))
                 elif rnd.waiting:
                     # Waiting items are claimed and released again by every round: at most 5 rounds a second.
                     await self._pause((stop,), BUSY_PAUSE)
-                    await self._pause((stop, self.wake, self._progress), POLL_SECONDS - BUSY_PAUSE)
+                    await self._pause((stop, self.wake, self._due), POLL_SECONDS - BUSY_PAUSE)
                 elif not rnd.full:
-                    await self._pause((stop, self.wake, self._progress))
+                    await self._pause((stop, self.wake, self._due))
         except BaseException:
             await self._cancel_in_flight()
             raise
@@ -368,6 +372,7 @@ class DeliveryWorker:
         return task
 
     async def _deliver(self, item: OutboxItem, sender: Sender, acquire: bool = False) -> None:
+        followed = True  # unless the outcome is recorded and nothing waits behind it in its lane
         try:
             if acquire:  # (a round takes the capacity before it starts the send)
                 await self.limits.acquire(item)
@@ -377,28 +382,36 @@ class DeliveryWorker:
             except Exception as error:  # noqa: BLE001 - every failure is retried or given up, never lost
                 await self._failed(item, error)
             else:
-                await self._sent(item, result)
+                followed = await self._sent(item, result) is not False
         finally:
             # Only after the outcome is committed: until then this worker skips the item if re-claimed.
             self._in_flight.pop(item.id, None)
             self._progress.set()
+            if followed or self._backlog or self._held_back:
+                self._due.set()
 
     # -- outcomes ---------------------------------------------------------------------------------
 
-    async def _sent(self, item: OutboxItem, result: Any) -> None:
+    async def _sent(self, item: OutboxItem, result: Any) -> bool | None:
+        """Record a sent item (with others that finished together); whether an item waits behind it
+        in its lane (None: not recorded)."""
         try:
             json.dumps(result)
         except (TypeError, ValueError):
             log.error("sender returned a result that is not JSON", extra=self._fields(item))
             result = None  # the message left: record it anyway, or it would be sent again
 
+        followed: bool | None = None
+
         async def record(tx: Transaction) -> bool:
+            nonlocal followed
             if not await tx.outbox.mark_sent(item.id, result):
                 return self._not_pending(item, "sent")
             if item.target == Target.CHILD and item.conversation_key and isinstance(result, dict):
                 for message_id in result.get("message_ids") or ():
                     if isinstance(message_id, int) and not isinstance(message_id, bool):
                         await tx.chat_messages.add(item.conversation_key, message_id, True)
+            followed = await tx.outbox.waiting_in_lane(item.lane)
             return True
 
         # Sends that finish together are recorded together: one transaction for all of them.
@@ -408,6 +421,7 @@ class DeliveryWorker:
             self._recorder = asyncio.create_task(self._record_together(), name="record-sent")
         if await recorded:
             self._count("delivered", item.kind)
+        return followed
 
     async def _record_together(self) -> None:
         """Record the batch of sent items in one transaction; if that fails, each on its own (with

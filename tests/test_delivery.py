@@ -562,7 +562,8 @@ async def test_a_failure_for_a_child_who_erased_their_data_meanwhile(db: Databas
 
 async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db: Database) -> None:
     """The round reads ready items with their children's addresses and claims them in one statement;
-    each outcome is one conditional UPDATE (plus the message ids kept for a quick exit)."""
+    each outcome is one conditional UPDATE (plus the message ids kept for a quick exit, and a look
+    at the lane's index: does an item wait behind it?)."""
     addresses: dict[int, Any] = {}
 
     class AddressSender(FakeSender):
@@ -587,7 +588,19 @@ async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert addresses == {item_id: {"chat_id": 500 + n} for n, item_id in enumerate(ids)}
     assert {word: statements[word] for word in ("SELECT", "UPDATE", "INSERT", "DELETE")} == {
-        "SELECT": 1, "UPDATE": 1 + 3, "INSERT": 3, "DELETE": 0}
+        "SELECT": 1 + 3, "UPDATE": 1 + 3, "INSERT": 3, "DELETE": 0}
+
+
+async def test_a_finished_send_calls_a_round_only_for_what_waits_behind_it(db: Database, sender: FakeSender) -> None:
+    """Reading ready items is the dearest statement of delivery: a send whose lane has nothing waiting
+    asks for no round; one with an item behind it asks at once."""
+    worker = make_worker(db, sender)
+    first, behind = await to_child(db, "child-a"), await to_child(db, "child-a")
+    assert await worker.run_once() == 1 and sender.sent == [first]
+    assert worker._due.is_set()  # `behind` waits in the lane
+    worker._due.clear()
+    assert await worker.run_once() == 1 and sender.sent == [first, behind]
+    assert not worker._due.is_set()  # nothing behind it: no round
 
 
 async def test_flush_gives_up_on_a_hung_send(db: Database, sender: FakeSender) -> None:

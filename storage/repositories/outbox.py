@@ -84,6 +84,10 @@ _LANE_IS_FREE = ~select(T.c.id).where(
     # "id > 0" (always true) makes SQLite prefer the lane index to the one on status and due time.
     T.c.lane == bindparam("lane_of_item"), T.c.status == WAITING, T.c.id > 0
 ).exists()
+_WAITING_IN_LANE = prepared(
+    # (The lane index over pending items, as in _LANE_IS_FREE.)
+    select(T.c.id).where(T.c.lane == bindparam("lane"), T.c.status == WAITING, T.c.id > 0).limit(1)
+)
 _ADD_LEASED = (
     T.insert()
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
@@ -161,6 +165,10 @@ class Outbox(Repository):
         params = {"now": now, "limit": limit, "owner": owner, "busy": list(busy)}
         rows = await self._session.execute(_READY, params)
         return [self._record(row) for row in rows]
+
+    async def waiting_in_lane(self, lane: str) -> bool:
+        """Whether an item of `lane` is pending."""
+        return (await self._session.execute(_WAITING_IN_LANE, {"lane": lane})).first() is not None
 
     async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
         """Lease those of the items that are still free for `owner`; return their ids (the ones it won)."""
