@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -15,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +56,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="FILE", help="profile Oberih's event-loop thread during the "
                         "first phase: FILE.txt or FILE.html with pyinstrument (not in requirements: pip install "
                         "pyinstrument), any other name: cProfile pstats")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="flat-out phases per bot, Oberih's and the echo bot's taken in turn; the ratio is "
+                             "the median of each round's (default 3: the speed of a shared machine drifts, and "
+                             "so both bots are measured under the same drift)")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo bot")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
     args = parser.parse_args(argv)
-    if args.children < 1 or (args.rate is not None and args.rate <= 0) or args.idle < 1:
-        parser.error("--children, --rate and --idle must be positive")
+    if args.children < 1 or (args.rate is not None and args.rate <= 0) or args.idle < 1 or args.rounds < 1:
+        parser.error("--children, --rate, --idle and --rounds must be positive")
     return args
 
 
@@ -124,20 +130,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not args.skip_memory:  # first, while tracemalloc has little to trace; it stops after
                 result["oberih"]["idle"] = await idle_memory(args, tg, target, script, next(users))
                 stage("memory")
-            result["oberih"].update(await load(args, tg, target, script, next(users), settle=True))
-            stage("oberih_spread_and_phases")
-            usage = await target.ask("usage")
+            oberih = Bot("oberih", tg, target, await spread(args, tg, script, next(users)), settle=True)
+            stage("oberih_spread")
+            async with contextlib.AsyncExitStack() as echo_running:
+                bots = [oberih]
+                if not args.skip_echo:
+                    echo_tg, echo_target = await echo_running.enter_async_context(
+                        bot_under_test("echo", tmp / "echo", None))
+                    await warm_up(echo_tg, echo, next(users), reports=3)
+                    bots.append(Bot("echo", echo_tg, echo_target, await spread(args, echo_tg, echo, next(users))))
+                    stage("echo_start_and_spread")
+                await load(args, bots, result)
+                stage("phases")
+                usage = await target.ask("usage")
             result["oberih"]["internals"] = {k: v for k, v in usage.items()
                                              if k in ("rate_buckets_per_chat", "flood_windows")}
             result["oberih"]["peak_rss_kb"] = usage["maxrss_kb"]
-        stage("oberih_stop")
-
-        if not args.skip_echo:
-            async with bot_under_test("echo", tmp / "echo", None) as (tg, target):
-                await warm_up(tg, echo, next(users), reports=3)
-                result["echo"] = await load(args, tg, target, echo, next(users))
-            result["echo"]["peak_rss_kb"] = (target.final or {}).get("maxrss_kb")
-            stage("echo")
+            if not args.skip_echo:
+                result["echo"]["peak_rss_kb"] = (echo_target.final or {}).get("maxrss_kb")
+        stage("stop")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["verdict"] = verdict(result)
@@ -145,26 +156,63 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def load(args: argparse.Namespace, tg: Any, target: Any, script: list, first_user_id: int,
-               settle: bool = False) -> dict[str, Any]:
-    """Spread a population of children over the report, then run the phases on it."""
+@dataclass
+class Bot:
+    """A bot under test with its fake server and its population of simulated children."""
+
+    name: str
+    tg: Any
+    target: Any
+    children: Children
+    settle: bool = False  # wait after each phase until its inbox and outbox are empty
+
+
+async def spread(args: argparse.Namespace, tg: Any, script: list, first_user_id: int) -> Children:
+    """A population of children spread over the report (or all at its start), paused."""
     children = Children(tg, script, first_user_id)
-    began = time.perf_counter()
     missing = await children.spread(args.children, timeout=300, positions=None if args.spread else 1)
     if missing:
         raise RuntimeError(f"{missing} of {args.children} children did not reach their starting step in 300 s")
-    out: dict[str, Any] = {"spread_seconds": round(time.perf_counter() - began, 1)}
     children.release()
-    for index, phase in enumerate(phases(args)):
-        profiling = args.profile and index == 0 and target.kind == "oberih"
-        if profiling:
-            await target.ask("profile_on", path=str(Path(args.profile).resolve()))
-        out[phase.name] = await measure(tg, target, children, phase)
-        if profiling:
-            await target.ask("profile_off")
-        if settle:
-            await target.ask("settle")
-    return out
+    return children
+
+
+async def load(args: argparse.Namespace, bots: list[Bot], result: dict[str, Any]) -> None:
+    """The phases, each bot's in turn; the flat-out phase `--rounds` times. A bot's `flat_out` is its
+    round with the median throughput (with the echo bot: the round with the median ratio, and each
+    round's ratio is kept); of an even number of rounds, the lower of the middle two."""
+    profile = args.profile
+    for phase in phases(args):
+        rounds = []
+        for _ in range(args.rounds if phase.mode == "flat" else 1):
+            measured = {}
+            for bot in bots:
+                profiling = profile and bot.name == "oberih"
+                if profiling:
+                    await bot.target.ask("profile_on", path=str(Path(profile).resolve()))
+                    profile = None  # the first phase only
+                measured[bot.name] = await measure(bot.tg, bot.target, bot.children, phase)
+                if profiling:
+                    await bot.target.ask("profile_off")
+                if bot.settle:
+                    await bot.target.ask("settle")
+            rounds.append(measured)
+        if len(bots) == 2 and len(rounds) > 1:
+            for measured in rounds:
+                measured["ratio"] = _ratio(measured["oberih"], measured["echo"])
+            result["ratios_by_round"] = [measured["ratio"] for measured in rounds]
+            middle = sorted(rounds, key=lambda measured: measured["ratio"] or 0)[(len(rounds) - 1) // 2]
+        else:
+            middle = sorted(rounds, key=lambda measured: measured["oberih"]["steps_per_second"] or 0)[
+                (len(rounds) - 1) // 2]
+        for bot in bots:
+            result[bot.name][phase.name] = middle[bot.name]
+
+
+def _ratio(oberih: dict[str, Any], echo: dict[str, Any]) -> float | None:
+    if not (oberih["steps_per_second"] and echo["steps_per_second"]):
+        return None
+    return round(oberih["steps_per_second"] / echo["steps_per_second"], 3)
 
 
 async def idle_memory(args: argparse.Namespace, tg: Any, target: Any, script: list,
@@ -221,9 +269,10 @@ async def idle_memory(args: argparse.Namespace, tg: Any, target: Any, script: li
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     o_flat, e_flat = result["oberih"].get("flat_out"), result["echo"].get("flat_out")
-    if o_flat and e_flat and e_flat["steps_per_second"]:
-        ratio = o_flat["steps_per_second"] / e_flat["steps_per_second"]
-        out["oberih_over_echo_throughput"] = {"value": round(ratio, 3), "target": ">= 0.5",
+    ratio = o_flat and e_flat and _ratio(o_flat, e_flat)
+    if ratio:
+        out["oberih_over_echo_throughput"] = {"value": ratio, "target": ">= 0.5",
+                                              "by_round": result.get("ratios_by_round"),
                                               "met": ratio >= TARGETS["oberih_over_echo"]}
     paced = next((v for k, v in result["oberih"].items() if k.startswith("paced_")), None)
     if paced and paced["latency_ms"]["p99"] is not None:
@@ -313,6 +362,8 @@ def table(result: dict[str, Any]) -> str:
              "bytes per idle conversation"}
     for key, v in result["verdict"].items():
         extra = f" at {v['achieved_rate']:.0f} steps/s achieved" if "achieved_rate" in v else ""
+        if v.get("by_round"):
+            extra = f", the median of {len(v['by_round'])} rounds ({', '.join(map(str, v['by_round']))})"
         lines.append(f"{names[key]}: {v['value']}{extra} (target {v['target']}) — {'MET' if v['met'] else 'NOT MET'}")
     lines.append(f"wall time {result['wall_seconds']} s ("
                  + ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items()) + ")")
