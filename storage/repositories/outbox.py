@@ -80,14 +80,12 @@ _RELEASE = prepared(update(T).where(_ITEM).values(**RELEASED))
 _ADD = prepared(T.insert().returning(T.c.id))
 # Queued already leased to a worker, unless an earlier item waits in its lane (then the lane's order
 # decides, in a delivery round): one statement, so that a message costs no claim of its own.
-_LANE_IS_FREE = ~select(T.c.id).where(
+_PENDING_IN_LANE = select(T.c.id).where(
     # "id > 0" (always true) makes SQLite prefer the lane index to the one on status and due time.
     T.c.lane == bindparam("lane_of_item"), T.c.status == WAITING, T.c.id > 0
-).exists()
-_WAITING_IN_LANE = prepared(
-    # (The lane index over pending items, as in _LANE_IS_FREE.)
-    select(T.c.id).where(T.c.lane == bindparam("lane"), T.c.status == WAITING, T.c.id > 0).limit(1)
 )
+_LANE_IS_FREE = ~_PENDING_IN_LANE.exists()
+_WAITING_IN_LANE = prepared(_PENDING_IN_LANE.limit(1))
 _ADD_LEASED = (
     T.insert()
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
@@ -168,7 +166,7 @@ class Outbox(Repository):
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """Whether an item of `lane` is pending."""
-        return (await self._session.execute(_WAITING_IN_LANE, {"lane": lane})).first() is not None
+        return (await self._session.execute(_WAITING_IN_LANE, {"lane_of_item": lane})).first() is not None
 
     async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
         """Lease those of the items that are still free for `owner`; return their ids (the ones it won)."""
