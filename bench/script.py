@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from dialogs.actions import CaseSubmitted, SubmitCase
 from dialogs.engine import Engine
 from dialogs.model import Context, EventKind, Incoming, Say
 
@@ -66,7 +67,11 @@ def report_script(engine: Engine, lang: str = "en") -> list[Action]:
                                   f"offer at that step; offered: {sorted(buttons)}")
             event = Incoming(EventKind.BUTTON, text=buttons[shown], language_hint=lang)
         outcome = engine.handle(state, event, Context())
-        says = [action for action in outcome.actions if isinstance(action, Say)]
+        actions = outcome.actions
+        if any(isinstance(action, SubmitCase) for action in actions):  # the bot's answer names the new case
+            outcome = engine.handle(outcome.state, CaseSubmitted("000000", "a-b-c"), Context())
+            actions += outcome.actions
+        says = [action for action in actions if isinstance(action, Say)]
         if not says:
             raise LookupError(f"the bot answers nothing to {value!r}")
         buttons = {button.label: button.payload for say in says for row in say.buttons for button in row}

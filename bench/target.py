@@ -205,7 +205,7 @@ class Oberih:
 
     def internals(self) -> dict[str, Any]:
         return {"rate_buckets_per_chat": self.app.worker.limits.chats,
-                "flood_windows": len(self.app.conversations._allowance_full_at), "sql": {**self.sql, "statements": self.statements.total()},
+                "flood_windows": len(self.app.conversations.flood), "sql": {**self.sql, "statements": self.statements.total()},
                 "sql_shapes": _shapes(self.statements)}
 
     async def stop(self) -> None:

@@ -1,31 +1,34 @@
-"""One child event: run the engine, store what it decided, queue what must be sent — in one transaction."""
+"""One child event: run the engine, carry out what it asks, feed the results back, queue what must
+be sent — in one transaction."""
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.flood import FloodGauge
 from bot.outbox import Outbox
 from bot.privacy import Privacy
-from dialogs.engine import Engine
-from dialogs.payloads import RATINGS
-from dialogs.model import (
-    Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming, OpenCase, QuickExit, RateCase,
-    Reconnect, RelayToCase, Say, State, SubmitCase,
+from dialogs.actions import (
+    CaseSubmitted, ConvertCase, DeleteIncoming, FlagUrgent, Forget, Outcome, QuickExit, RateCase, ReceiptChecked,
+    ReceiptOutcome, Reconnect, RelayToCase, ServiceEvent, SubmitCase, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
-from storage import KEEP, DuplicateNumber
+from dialogs.engine import Engine
+from dialogs.model import Context, EventKind, Incoming, NewsKind, OpenCase, Say, State
+from dialogs.payloads import RATINGS
+from storage import KEEP, DuplicateNumber, Transaction
+from storage.records import Case
+from storage.repositories.cases import OpenCaseNews
+from storage.values import FINISHED, CaseKind, CaseStatus
 
 log = logging.getLogger(__name__)
 
 CASE_NUMBER_DIGITS = 6
-RECEIPT_WORDS = 3
-RECEIPT_TRIES_PER_DAY = 5
-FLOOD_SWEEP_SECONDS = 5
+URGENT_NOTICES = {UrgentReason.DANGER_WORDS: "operator.notice.urgent_child",
+                  UrgentReason.SAID_NOT_SAFE: "operator.notice.urgent_not_safe"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +41,51 @@ class Child:
     message_id: int | None = None  # the incoming message, for quick exit and image deletion
 
 
+class Receipts:
+    """Receipt codes: made for a new case, checked when a child types one (a few wrong tries a day).
+    Only a salted hash is stored. Kept apart so that the scheme can be replaced on its own."""
+
+    WORDS = 3
+    TRIES_PER_DAY = 5
+
+    def __init__(self, privacy: Privacy, engine: Engine) -> None:
+        self.privacy, self.engine = privacy, engine
+
+    def new(self, lang: str) -> tuple[str, str]:
+        """A new code in the child's language, and the hash to store."""
+        words = self.engine.say(lang, "receipt.words").split()
+        code = "-".join(secrets.choice(words) for _ in range(self.WORDS))
+        return code, self.privacy.secret_hash(_normalise(code))
+
+    async def check(self, tx: Transaction, code: str, failures: list[str]
+                    ) -> tuple[ReceiptOutcome, Case | None, tuple[str, ...]]:
+        """Whether the code opens an open case, and the days of wrong tries (today's only) afterwards.
+        Past the daily limit nothing is looked up: guessing must not be possible, even slowly."""
+        today = tx.now.date().isoformat()
+        failures = [day for day in failures if day == today]
+        if len(failures) >= self.TRIES_PER_DAY:
+            return ReceiptOutcome.TOO_MANY, None, tuple(failures)
+        case = await tx.cases.by_receipt(self.privacy.secret_hash(_normalise(code)))
+        if case is None or case.status in FINISHED:
+            return ReceiptOutcome.NOT_FOUND, None, tuple(failures + [today])
+        return ReceiptOutcome.FOUND, case, tuple(failures)
+
+
 class ConversationService:
     """Channel-agnostic: the Telegram, Viber and console adapters all call `handle`."""
 
     def __init__(self, engine: Engine, privacy: Privacy, outbox: Outbox, settings: Any) -> None:
         self.engine, self.privacy, self.outbox, self.settings = engine, privacy, outbox, settings
-        # Per child, when their per-minute message allowance is full again (GCRA: one number each).
-        self._allowance_full_at: dict[str, float] = {}
-        self._swept = time.monotonic()
+        self.receipts = Receipts(privacy, engine)
+        # Past the per-minute limit everything is still stored and relayed; only replies pause.
+        self.flood = FloodGauge(settings.child_messages_per_minute)
 
-    async def handle(self, tx: Any, child: Child, event: Incoming) -> None:
+    async def handle(self, tx: Transaction, child: Child, event: Incoming) -> None:
         key = self.privacy.pseudonym(child.channel, child.platform_id)
         conversation = await tx.conversations.get(key)
-        state = State.from_dict(conversation.state) if conversation else None
-        case = await tx.cases.open_for(key)
-        outcome = self.engine.handle(state, event, _context(case, self._online(tx.now)))
-        turn = _Turn(self, tx, child, key, case)
-        state = await turn.perform(outcome.state, outcome.actions, previous=state)
+        previous = State.from_dict(conversation.state) if conversation else None
+        turn = _Turn(self, tx, child, key, await tx.cases.open_with_news(key))
+        state = await turn.perform(self.engine.handle(previous, event, turn.context()))
         if turn.forgotten:
             await tx.conversations.delete(key)
             await turn.flush(0)
@@ -67,61 +98,48 @@ class ConversationService:
         )
         if child.message_id is not None:
             await tx.chat_messages.add(key, child.message_id, False)
-        flood = self._flood(key) if event.kind in (EventKind.TEXT, EventKind.MEDIA, EventKind.UNSUPPORTED) else 0
+        typed = event.kind in (EventKind.TEXT, EventKind.MEDIA, EventKind.UNSUPPORTED)  # button presses don't count
+        flood = self.flood.excess(key) if typed else 0
         await turn.flush(flood)
 
-    def _online(self, now: Any) -> bool:
+    def online(self, now: datetime) -> bool:
         hours = self.engine.content.office_hours.get(self.settings.country)
         return hours is None or hours.is_open(now)
 
-    def _flood(self, key: str) -> int:
-        """How far past the per-minute message limit this child is (0: not flooding). Button presses
-        do not count; past the limit everything is still stored and relayed, only replies pause.
-
-        The generic cell rate algorithm: each message moves the child's "full again" time one
-        interval (a minute / limit) later; a child whose full-again time lies more than a minute
-        ahead has sent more than `limit` in a burst. One float per child who wrote lately."""
-        now, interval = time.monotonic(), 60.0 / self.settings.child_messages_per_minute
-        full_at = max(self._allowance_full_at.get(key, now), now) + interval
-        self._allowance_full_at[key] = full_at
-        if now - self._swept > FLOOD_SWEEP_SECONDS:  # children whose allowance is full are forgotten
-            self._swept = now
-            for idle in [k for k, at in self._allowance_full_at.items() if at <= now]:
-                del self._allowance_full_at[idle]
-        return max(0, math.ceil(round((full_at - now - 60.0) / interval, 6)))
-
-
-def _context(case: Any, online: bool = True) -> Context:
-    if case is None:
-        return Context(online=online)
-    return Context(OpenCase(case.number, case.status, case.reply_wanted, case.category), online)
-
 
 class _Turn:
-    """Carries out one outcome's actions; collects the child's messages to queue at the end."""
+    """Carries out one outcome's actions, feeding results back to the engine; collects the child's messages."""
 
-    def __init__(self, service: ConversationService, tx: Any, child: Child, key: str, case: Any) -> None:
-        self.service, self.tx, self.child, self.key, self.case = service, tx, child, key, case
+    def __init__(self, service: ConversationService, tx: Transaction, child: Child, key: str,
+                 cases: list[OpenCaseNews]) -> None:
+        self.service, self.tx, self.child, self.key, self.cases = service, tx, child, key, cases
         self.replies: list[Say] = []
-        self.slots: dict[str, str] = {}
         self.forgotten = False
         self.deletions: list[int] = []
         self.quick_exit = False
         self.lang = service.engine.default_language
 
-    async def perform(self, state: State, actions: tuple, previous: State | None) -> State:
+    def context(self) -> Context:
+        return Context(tuple(_open_case(news) for news in self.cases), self.service.online(self.tx.now))
+
+    async def perform(self, outcome: Outcome) -> State:
+        state = outcome.state
         self.lang = state.lang
-        for action in actions:
+        for action in outcome.actions:
             match action:
                 case Say():
                     self.replies.append(action)
                 case SubmitCase():
-                    if not await self._submit(action):
-                        return previous or state  # over the daily cap: the draft stays as it was
+                    state = await self._feed(state, await self._submit(action))
+                case Reconnect():
+                    state = await self._feed(state, await self._reconnect(action.code, state.receipt_failures))
                 case RelayToCase():
                     await self._relay(action)
                 case FlagUrgent():
-                    await self._flag_urgent()
+                    await self._flag_urgent(action.reason)
+                case UrgentWithdrawn():
+                    for case in self._open(urgent=True):
+                        await self.service.outbox.notice(self.tx, case, "operator.notice.misunderstood")
                 case Forget():
                     await self._forget()
                 case QuickExit():
@@ -131,13 +149,15 @@ class _Turn:
                     await self.tx.chat_messages.delete_for(self.key)
                 case DeleteIncoming():
                     self.deletions += [self.child.message_id] if self.child.message_id else []
-                case Reconnect():
-                    state = await self._reconnect(state, action.code)
                 case RateCase():
-                    await self._rate(action.score)
+                    await self._rate(action)
                 case ConvertCase():
-                    await self._convert(action.agreed)
+                    await self._convert(action)
         return state
+
+    async def _feed(self, state: State, result: ServiceEvent) -> State:
+        """Tell the engine what came of its request; it says the rest (the case number, a code's result)."""
+        return await self.perform(self.service.engine.handle(state, result, self.context()))
 
     async def flush(self, flood: int) -> None:
         outbox, child = self.service.outbox, self.child
@@ -149,111 +169,115 @@ class _Turn:
         if flood:  # one kind word when the flood starts, then quiet until it ends
             replies = [Say(self.service.engine.say(self.lang, "common.slow_down"))] if flood == 1 else []
         for say in replies:
-            await outbox.say_to_child(self.tx, child.channel, self.key, self._fill(say.text), say.buttons,
+            await outbox.say_to_child(self.tx, child.channel, self.key, say.text, say.buttons,
                                       address=child.address, forgotten=self.forgotten)
 
-    def _fill(self, text: str) -> str:
-        for name, value in self.slots.items():
-            text = text.replace("{" + name + "}", value)
-        return text
+    def _open(self, urgent: bool | None = None) -> list[Case]:
+        return [news.case for news in self.cases if urgent is None or news.case.urgent == urgent]
 
-    async def _submit(self, action: SubmitCase) -> bool:
+    def _by_number(self, number: str | None) -> Case | None:
+        return next((case for case in self._open() if case.number == number), None)
+
+    async def _submit(self, action: SubmitCase) -> CaseSubmitted | SubmitRefused:
         settings, tx = self.service.settings, self.tx
-        count = await tx.conversations.count_report(self.key, tx.now.date().isoformat())
-        if count > settings.daily_report_cap:
-            self.replies = [Say(self.service.engine.say(action.language, "common.daily_cap"))]
-            return False
-        receipt = self._receipt_code(action.language)
+        if await tx.conversations.count_report(self.key, tx.now.date().isoformat()) > settings.daily_report_cap:
+            return SubmitRefused()
+        code, code_hash = self.service.receipts.new(action.language)
         answers = dict(action.answers, media=[media.to_dict() for media in action.media])
         for _ in range(20):
             number = "".join(secrets.choice("0123456789") for _ in range(CASE_NUMBER_DIGITS))
             try:
-                self.case = await tx.cases.create(
+                case = await tx.cases.create(
                     number=number, kind=action.kind, conversation_key=self.key, channel=self.child.channel,
                     category=action.answers.get("category"), age_group=action.answers.get("age_group"),
                     language=action.language, country=settings.country, consent=action.consent,
-                    reply_wanted=action.reply_wanted, urgent=action.urgent, status="new", answers=answers,
-                    receipt_hash=self.service.privacy.secret_hash(_normalise(receipt)),
+                    reply_wanted=action.reply_wanted, urgent=action.urgent, status=CaseStatus.NEW, answers=answers,
+                    receipt_hash=code_hash,
                     checkin_due_at=tx.now + timedelta(days=settings.checkin_days) if action.reply_wanted else None,
                 )
                 break
             except DuplicateNumber:
                 continue
-        await self.service.outbox.case_card(tx, self.case)
-        if action.kind == "link" and action.consent == "police":
-            await self.service.outbox.case_card(tx, self.case, target="police")  # the child allowed it
-        await tx.audit.add(self.case.id, "child", None, "submitted")
-        log.info("case submitted", extra={"case": self.case.number, "urgent": action.urgent})
-        self.slots.update(case_number=self.case.number, receipt_code=receipt)
-        return True
+        await self.service.outbox.case_card(tx, case)
+        if action.kind == CaseKind.LINK and action.consent == "police":
+            await self.service.outbox.case_card(tx, case, target="police")  # the child allowed it
+        await tx.audit.add(case.id, "child", None, "submitted")
+        log.info("case submitted", extra={"case": case.number, "urgent": action.urgent})
+        self.cases.append(OpenCaseNews(case, None, None))
+        return CaseSubmitted(case.number, code)
 
-    def _receipt_code(self, lang: str) -> str:
-        words = self.service.engine.say(lang, "receipt.words").split()
-        return "-".join(secrets.choice(words) for _ in range(RECEIPT_WORDS))
+    async def _reconnect(self, code: str, failures: list[str]) -> ReceiptChecked:
+        outcome, case, failures_after = await self.service.receipts.check(self.tx, code, failures)
+        if case is None:
+            return ReceiptChecked(outcome, None, failures_after)
+        if case.conversation_key == self.key:  # nothing changes for staff: they are not told anything
+            return ReceiptChecked(ReceiptOutcome.ALREADY_HERE, case.number, failures_after)
+        case = await self.tx.cases.update(case.id, conversation_key=self.key, channel=self.child.channel)
+        await self.tx.audit.add(case.id, "child", None, "reconnected")
+        await self.service.outbox.notice(self.tx, case, "operator.notice.reconnected", channel=self.child.channel)
+        self.cases = await self.tx.cases.open_with_news(self.key)
+        return ReceiptChecked(ReceiptOutcome.FOUND, case.number, failures_after)
 
     async def _relay(self, action: RelayToCase) -> None:
-        if self.case is None:
+        case = self._by_number(action.case_number)
+        if case is None:
             return
         await self.service.outbox.relay_from_child(
-            self.tx, self.case, text=action.text, media=action.media.to_dict() if action.media else None,
+            self.tx, case, text=action.text, media=action.media.to_dict() if action.media else None,
             edited=action.edited, child_message_id=self.child.message_id,
         )
 
-    async def _flag_urgent(self) -> None:
-        if self.case is not None and not self.case.urgent:
-            self.case = await self.tx.cases.update(self.case.id, urgent=True)
-            await self.service.outbox.case_changed(self.tx, self.case, notice="operator.notice.urgent_child")
-            await self.tx.audit.add(self.case.id, "child", None, "urgent")
+    async def _flag_urgent(self, reason: UrgentReason) -> None:
+        """Danger concerns the child, not one report: every open case of theirs is raised."""
+        for case in self._open():
+            if not case.urgent:
+                raised = await self.tx.cases.update(case.id, urgent=True)
+                self._replace(raised)
+                await self.service.outbox.case_changed(self.tx, raised, notice=URGENT_NOTICES[reason])
+                await self.tx.audit.add(case.id, "child", None, "urgent")
+            elif reason is UrgentReason.SAID_NOT_SAFE:  # already urgent, but staff should hear it
+                await self.service.outbox.notice(self.tx, case, URGENT_NOTICES[reason])
+
+    def _replace(self, case: Case) -> None:
+        self.cases = [OpenCaseNews(case, n.staff_action, n.staff_at) if n.case.id == case.id else n
+                      for n in self.cases]
 
     async def _forget(self) -> None:
         self.forgotten = True
         for case in await self.tx.cases.detach_conversation(self.key):
-            if case.status not in ("closed", "spam"):
+            if case.status not in FINISHED:
                 await self.service.outbox.case_changed(self.tx, case, notice="operator.notice.forgotten")
             await self.tx.audit.add(case.id, "child", None, "forget")
         await self.tx.outbox.cancel_for_conversation(self.key)
         await self.tx.chat_messages.delete_for(self.key)
 
-    async def _reconnect(self, state: State, code: str) -> State:
-        engine, today = self.service.engine, self.tx.now.date().isoformat()
-        state.receipt_failures = [day for day in state.receipt_failures if day == today]
-        if len(state.receipt_failures) >= RECEIPT_TRIES_PER_DAY:
-            # A receipt code opens a child's case: guessing must not be possible, even slowly.
-            self.replies.append(Say(engine.say(state.lang, "receipt.too_many")))
-            outcome = engine.show(state, "menu")
-            self.replies += [action for action in outcome.actions if isinstance(action, Say)]
-            return outcome.state
-        case = await self.tx.cases.by_receipt(self.service.privacy.secret_hash(_normalise(code)))
-        if case is None or case.status in ("closed", "spam"):
-            state.receipt_failures.append(today)
-            self.replies.append(Say(engine.say(state.lang, "receipt.bad")))
-            outcome = engine.show(state, "receipt_entry")
-        else:
-            self.case = await self.tx.cases.update(case.id, conversation_key=self.key, channel=self.child.channel)
-            await self.tx.audit.add(case.id, "child", None, "reconnected")
-            await self.service.outbox.notice(self.tx, self.case, "operator.notice.reconnected")
-            self.replies.append(Say(engine.say(state.lang, "receipt.ok", case_number=case.number)))
-            outcome = engine.show(state, "menu", _context(self.case))
-        self.replies += [action for action in outcome.actions if isinstance(action, Say)]
-        return outcome.state
-
-    async def _convert(self, agreed: bool) -> None:
+    async def _convert(self, action: ConvertCase) -> None:
         """The child's answer to "may your question become a report?": nothing changes without a yes."""
-        case = self.case
-        if case is None or case.kind != "consultation":
+        questions = [case for case in self._open() if case.kind == CaseKind.CONSULTATION]
+        case = self._by_number(action.case_number) if action.case_number else (questions[-1] if questions else None)
+        if case is None or case.kind != CaseKind.CONSULTATION:
             return
-        if agreed:
-            self.case = case = await self.tx.cases.update(case.id, kind="report")
-        await self.tx.audit.add(case.id, "child", None, "converted" if agreed else "not_converted")
+        if action.agreed:
+            case = await self.tx.cases.update(case.id, kind=CaseKind.REPORT)
+        await self.tx.audit.add(case.id, "child", None, "converted" if action.agreed else "not_converted")
         await self.service.outbox.case_changed(
-            self.tx, case, notice="operator.notice.converted" if agreed else "operator.notice.not_converted")
+            self.tx, case, notice="operator.notice.converted" if action.agreed else "operator.notice.not_converted")
 
-    async def _rate(self, score: int) -> None:
-        case = await self.tx.cases.latest_for(self.key)
-        if case is not None and case.rating is None:
-            await self.tx.cases.update(case.id, rating=score)
-            label = self.service.engine.say(self.service.engine.default_language, RATINGS[score])
+    async def _rate(self, action: RateCase) -> None:
+        case = await (self.tx.cases.by_number(action.case_number) if action.case_number
+                      else self.tx.cases.latest_for(self.key))
+        if case is not None and case.conversation_key == self.key and case.rating is None:
+            await self.tx.cases.update(case.id, rating=action.score)
+            engine = self.service.engine
+            label = engine.say(engine.default_language, RATINGS[action.score])
             await self.service.outbox.notice(self.tx, case, "operator.notice.rating", score=label)
+
+
+def _open_case(news: OpenCaseNews) -> OpenCase:
+    case = news.case
+    kind = NewsKind.MESSAGE if news.staff_action == "answer" else NewsKind.CHANGE if news.staff_action else NewsKind.SENT
+    when = news.staff_at if news.staff_at else case.created_at
+    return OpenCase(case.number, case.status, case.reply_wanted, case.category, case.kind, kind, when.date())
 
 
 def _normalise(code: str) -> str:

@@ -34,11 +34,6 @@ class InputKind(StrEnum):
     ANY = "any"
 
 
-SPECIAL_TARGETS = ("@resume", "@back")
-# Steps the engine itself sends children to, so every content set must have them.
-REQUIRED_STEPS = ("menu", "crisis", "stopped", "resume_choice", "rated", "convert_answered", "report_start",
-                  "report_intro")
-
 
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
@@ -46,6 +41,7 @@ class ButtonSpec:
     goto: str
     value: str | None = None
     clear_urgent: bool = False
+    say: str | None = None  # a text said when the button is pressed, before the step it leads to
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +77,7 @@ class Step:
 
     def text_keys(self) -> list[str]:
         keys = [self.text, self.summary, self.no_case_text, self.invalid]
-        keys += [button.label for row in self.buttons for button in row]
+        keys += [key for row in self.buttons for button in row for key in (button.label, button.say) if key]
         return [key for key in keys if key]
 
     def targets(self) -> list[str]:
@@ -95,6 +91,7 @@ class Helpline:
     name: dict[str, str]
     phone: str
     url: str | None = None
+    only_for: frozenset[str] = frozenset()  # shown to a child only after a report with one of these answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,20 +153,33 @@ class _Reader:
     problems: list[Problem] = field(default_factory=list)
     text_lines: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     text_files: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreadable: list[Problem] = field(default_factory=list)  # files that could not be parsed
 
     def fail(self, where: Located | None, message: str, key: str | None = None) -> None:
         file = getattr(where, "file", "content")
         line = getattr(where, "key_lines", {}).get(key, getattr(where, "line", 1)) if where is not None else 1
         self.problems.append(Problem(file, line, message))
 
+    def yaml(self, path: Path) -> Any:
+        data = read_yaml(path, self.root, self.unreadable)
+        return None if self.unreadable else data
+
 
 def read_content(root: Path) -> tuple[Content | None, list[Problem], "_Reader"]:
-    """Read every content file; return the content (None if unreadable) and its problems."""
+    """Read every content file; return the content (None if a file is unreadable) and its problems."""
     reader = _Reader(root)
+    content = _read_all(reader, root)
+    if reader.unreadable:
+        # A syntax error hides a whole file: report it alone, not the hundreds of texts it seems to lack.
+        return None, reader.unreadable, reader
+    return content, reader.problems, reader
+
+
+def _read_all(reader: _Reader, root: Path) -> Content | None:
     steps: dict[str, Step] = {}
     start, commands, image_free = "", {}, frozenset()
     for path in sorted((root / "flows").glob("*.yaml")):
-        data = read_yaml(path, root, reader.problems)
+        data = reader.yaml(path)
         if not isinstance(data, Located):
             continue
         start = data.get("start", start)
@@ -182,22 +192,23 @@ def read_content(root: Path) -> tuple[Content | None, list[Problem], "_Reader"]:
             if step:
                 steps[step_id] = step
     texts: dict[str, dict[str, str]] = {}
-    # texts/<lang>.yaml for children, texts/operator/<lang>.yaml for staff: one language, several files.
+    # texts/<lang>.yaml for children, texts/staff/<lang>.yaml for staff…: one language, several files.
     for path in sorted((root / "texts").rglob("*.yaml"), key=lambda p: (len(p.parts), p)):
-        data = read_yaml(path, root, reader.problems)
+        data = reader.yaml(path)
         if isinstance(data, Located):
             flat = flatten_texts(data)
             reader.text_lines.setdefault(path.stem, {}).update(flat)
             reader.text_files.setdefault(path.stem, {}).update({key: data.file for key in flat})
             texts.setdefault(path.stem, {}).update({key: value for key, (value, _) in flat.items()})
-    helplines = _parse_helplines(reader, read_yaml(root / "helplines.yaml", root, reader.problems))
-    crisis = _parse_crisis(reader, read_yaml(root / "crisis.yaml", root, reader.problems))
-    office_hours = _parse_office_hours(reader, read_yaml(root / "office_hours.yaml", root, reader.problems))
+    helplines = _parse_helplines(reader, reader.yaml(root / "helplines.yaml"))
+    crisis = _parse_crisis(reader, reader.yaml(root / "crisis.yaml"))
+    office_hours = _parse_office_hours(reader, reader.yaml(root / "office_hours.yaml"))
+    if reader.unreadable:
+        return None
     if not steps or not texts:
-        reader.problems.append(Problem(str(root), 1, "no flows or no texts found"))
-        return None, reader.problems, reader
-    content = Content(start, commands, steps, texts, helplines, crisis, image_free, office_hours)
-    return content, reader.problems, reader
+        reader.unreadable.append(Problem(str(root), 1, "no flows or no texts found"))
+        return None
+    return Content(start, commands, steps, texts, helplines, crisis, image_free, office_hours)
 
 
 def _parse_step(reader: _Reader, flow: str, step_id: str, raw: Any) -> Step | None:
@@ -215,7 +226,7 @@ def _parse_step(reader: _Reader, flow: str, step_id: str, raw: Any) -> Step | No
             rows.append(tuple(ButtonSpec(
                 label=str(b["label"]), goto=str(b["goto"]),
                 value=None if b.get("value") is None else str(b["value"]),
-                clear_urgent=bool(b.get("clear_urgent", False)),
+                clear_urgent=bool(b.get("clear_urgent", False)), say=b.get("say"),
             ) for b in row))
         routes = tuple(Route(goto=str(r["goto"]), when=dict(r.get("when") or {})) for r in raw.get("routes") or ())
         return Step(
@@ -249,7 +260,8 @@ def _parse_helplines(reader: _Reader, data: Any) -> dict[str, CountryHelp]:
                     reader.fail(groups, f"{country}.{group}: each entry needs a name and a phone or url", group)
                     continue
                 name = entry["name"] if isinstance(entry["name"], dict) else {}
-                entries.append((entry, Helpline(dict(name), str(entry.get("phone", "")), entry.get("url"))))
+                only_for = frozenset(str(value) for value in entry.get("only_for") or ())
+                entries.append((entry, Helpline(dict(name), str(entry.get("phone", "")), entry.get("url"), only_for)))
             parsed[group] = entries
         reader.text_lines.setdefault("@helplines", {})
         result[country] = CountryHelp(*(tuple(h for _, h in parsed[g]) for g in ("emergency", "helplines", "report_online")))

@@ -1,12 +1,17 @@
-"""The dialog state machine: (state, event, context) -> (new state, actions). Pure: no I/O."""
+"""The dialog state machine: (state, event, context) -> (new state, actions). Pure: no I/O.
+
+Events are what the child did (`Incoming`) and what the service reports back after acting on the
+engine's request (`CaseSubmitted`, `SubmitRefused`, `ReceiptChecked`): every word the child reads is
+rendered here, complete."""
 from __future__ import annotations
 
 from typing import Any
 
-from dialogs.content import Content, StepKind
-from dialogs.crisis import CrisisMatcher
-from dialogs.model import Button, Context, Incoming, Outcome, State
-from dialogs.payloads import CONVERT_STEP, RATING_STEP, RATINGS, payload
+from dialogs.actions import Outcome, ServiceEvent
+from dialogs.content import Content
+from dialogs.flows import Flows
+from dialogs.model import Button, Context, Incoming, State
+from dialogs.payloads import RATINGS, OutsideButton, payload, with_case
 from dialogs.render import Renderer
 from dialogs.turn import Turn
 
@@ -22,40 +27,45 @@ class Engine:
 
     def use(self, content: Content) -> None:
         """Switch to (re)loaded content; conversations carry on, a removed step falls back kindly."""
-        self.content = content
-        wanted = self.wanted_language
-        self.default_language = wanted if wanted in content.texts else content.languages[0]
-        self.render = Renderer(content, self.country, self.slots)
-        self.crisis = CrisisMatcher(content.crisis_words)
-        self._draft_steps = {s.id for s in content.steps.values() if s.field or s.kind is StepKind.SUMMARY}
+        self.flows = Flows.prepare(content, self.country, self.wanted_language, self.slots)
 
-    # -- public -----------------------------------------------------------------------------------
+    @property
+    def content(self) -> Content:
+        return self.flows.content
+
+    @property
+    def render(self) -> Renderer:
+        return self.flows.render
+
+    @property
+    def default_language(self) -> str:
+        return self.flows.default_language
 
     def new_state(self, language_hint: str | None = None) -> State:
         hint = (language_hint or "").split("-")[0].lower()
         return State(lang=hint if hint in self.content.texts else self.default_language)
 
-    def handle(self, state: State | None, event: Incoming, context: Context = Context()) -> Outcome:
+    def handle(self, state: State | None, event: Incoming | ServiceEvent, context: Context = Context()) -> Outcome:
         """Apply one event; the given state is not changed."""
-        turn = Turn(self, state.copy() if state else self.new_state(event.language_hint), context)
+        hint = event.language_hint if isinstance(event, Incoming) else None
+        turn = Turn(self.flows, state.copy() if state else self.new_state(hint), context)
         turn.run(event, fresh=state is None)
         return Outcome(turn.state, tuple(turn.actions))
 
-    def show(self, state: State, step_id: str, context: Context = Context()) -> Outcome:
-        """Go to a step as if the child had pressed a button leading there (used by the service)."""
-        turn = Turn(self, state.copy(), context)
-        turn.go(step_id)
-        return Outcome(turn.state, tuple(turn.actions))
-
     def say(self, lang: str, key: str, **slots: Any) -> str:
-        return self.render.text(lang, key, **slots)
+        return self.flows.say(lang, key, **slots)
 
-    def rating_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
-        return (tuple(Button(self.say(lang, key), payload(RATING_STEP, score)) for score, key in RATINGS.items()),)
+    def rating_buttons(self, lang: str, case_number: str | None = None) -> tuple[tuple[Button, ...], ...]:
+        """The child's one-tap rating of the help (sent with the news that a case closed)."""
+        return (tuple(Button(self.say(lang, key), payload(OutsideButton.RATE, with_case(str(score), case_number)))
+                      for score, key in RATINGS.items()),)
 
-    def convert_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
-        return ((Button(self.say(lang, "convert.yes"), payload(CONVERT_STEP, "yes")),),
-                (Button(self.say(lang, "convert.no"), payload(CONVERT_STEP, "no")),))
+    def convert_buttons(self, lang: str, case_number: str | None = None) -> tuple[tuple[Button, ...], ...]:
+        """Yes / No to "may your question become a report?"."""
+        return tuple((Button(self.say(lang, f"convert.{answer}"),
+                             payload(OutsideButton.CONVERT, with_case(answer, case_number))),)
+                     for answer in ("yes", "no"))
 
     def is_draft_step(self, step_id: str | None) -> bool:
-        return step_id in self._draft_steps
+        """Whether a child standing there is writing a report (what a draft's expiry moves them away from)."""
+        return self.flows.is_writing(step_id)

@@ -1,8 +1,9 @@
-"""Values the engine takes and returns: events in, state and actions out. No I/O here."""
+"""Values the engine takes and keeps: what the child did, what it may know of their cases, the state."""
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +32,7 @@ class MediaKind(StrEnum):
 
 
 IMAGE_KINDS = frozenset({MediaKind.PHOTO, MediaKind.VIDEO, MediaKind.DOCUMENT, MediaKind.ANIMATION})
+SPOKEN_KINDS = frozenset({MediaKind.VOICE, MediaKind.AUDIO})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +62,40 @@ class Incoming:
     language_hint: str | None = None  # the platform's language code, used for a new child
 
 
+class NewsKind(StrEnum):
+    """The last thing that happened to a case, as the child's list of reports tells it."""
+
+    SENT = "sent"  # nothing yet since the child sent it
+    CHANGE = "change"  # staff changed something (took it, passed it on…)
+    MESSAGE = "message"  # a counsellor or police officer wrote to the child
+
+
 @dataclass(frozen=True, slots=True)
 class OpenCase:
-    """What the engine may know of the child's open case (read-only context)."""
+    """What the engine may know of one of the child's open cases (read-only context)."""
 
     number: str
     status: str
     reply_wanted: bool
     category: str | None = None
+    kind: str = "report"
+    news: NewsKind = NewsKind.SENT
+    news_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    open_case: OpenCase | None = None
+    """What the service knows at this moment and the engine may read."""
+
+    open_cases: tuple[OpenCase, ...] = ()  # oldest first
     online: bool = True  # a counsellor is on duty now (office hours, computed by the service)
+
+    def case(self, number: str | None) -> OpenCase | None:
+        """The open case with that number; else the newest open case (None if there is none)."""
+        for case in self.open_cases:
+            if case.number == number:
+                return case
+        return self.open_cases[-1] if self.open_cases else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,75 +106,10 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """Send this text with these button rows. `{case_number}`-style slots are the service's to fill."""
+    """Send this text with these button rows: complete, nothing left for anyone to fill in."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitCase:
-    """Store the consented report as a case (and queue it for the operator chat)."""
-
-    kind: str
-    answers: dict[str, Any]
-    media: tuple[MediaRef, ...]
-    consent: str
-    reply_wanted: bool
-    urgent: bool
-    language: str
-
-
-@dataclass(frozen=True, slots=True)
-class RelayToCase:
-    """Pass a message the child wrote to the counsellor of their open case."""
-
-    text: str = ""
-    media: MediaRef | None = None
-    edited: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FlagUrgent:
-    """Danger was named: the open case (if any) becomes urgent."""
-
-
-@dataclass(frozen=True, slots=True)
-class Forget:
-    """Delete everything that links this child to the service."""
-
-
-@dataclass(frozen=True, slots=True)
-class QuickExit:
-    """Remove the conversation from the child's screen where the platform allows."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteIncoming:
-    """Delete the child's last message from the chat (an image that must not be kept)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    """The child typed a receipt code: link them to that case if it matches."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class RateCase:
-    score: int
-
-
-@dataclass(frozen=True, slots=True)
-class ConvertCase:
-    """The child answered the counsellor's question whether their question may become a report."""
-
-    agreed: bool
-
-
-Action = (Say | SubmitCase | RelayToCase | FlagUrgent | Forget | QuickExit | DeleteIncoming | Reconnect | RateCase
-          | ConvertCase)
 
 
 @dataclass(slots=True)
@@ -164,10 +121,14 @@ class State:
     answers: dict[str, Any] = field(default_factory=dict)
     media: list[dict[str, Any]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
-    resume: str | None = None
+    resume: str | None = None  # where the half-told report continues
+    return_to: str | None = None  # the step the child was on when words of danger took them to the crisis screen
+    restart_at: str | None = None  # where the child was heading when asked whether to continue their report
+    case: str | None = None  # the open case the child's messages go to (picked, sent or reconnected last)
+    last_album: str | None = None  # an album is acknowledged once, not once per picture
     urgent: bool = False
     expired: bool = False  # the draft was deleted after DRAFT_TTL_HOURS; said once on return
-    receipt_failures: list[str] = field(default_factory=list)  # days of wrong receipt codes (guessing)
+    receipt_failures: list[str] = field(default_factory=list)  # days of wrong receipt codes (the service's count)
 
     @property
     def has_draft(self) -> bool:
@@ -177,7 +138,7 @@ class State:
         self.answers.clear()
         self.media.clear()
         self.history.clear()
-        self.resume = None
+        self.resume = self.restart_at = None
 
     def to_dict(self) -> dict[str, Any]:
         # A state holds JSON values only: a JSON round trip copies them deeply, in C, several times
@@ -192,9 +153,3 @@ class State:
     def copy(self) -> State:
         """A deep copy."""
         return State.from_dict(self.to_dict())
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    state: State
-    actions: tuple[Action, ...]

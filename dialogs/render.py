@@ -1,16 +1,19 @@
-"""Turning content into the words a child reads: slots, helplines, the summary of a report."""
+"""Turning content into the words a child (or staff) reads: slots, helplines, summaries, the list of cases."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from dialogs.content import Content, Helpline, Step, StepKind
-from dialogs.model import Button, Context, Say, State
+from dialogs.model import Button, Context, OpenCase, Say, State
 
 MAX_SUMMARY_VALUE = 300
+MAX_LISTED_CASES = 10  # /mycase lists the newest ten open cases
 
 
 class _KeepMissing(dict):
-    """Leaves unknown slots as they are, for the service to fill later (e.g. {case_number})."""
+    """An unknown slot stays visible as {name} rather than breaking the child's step (the checker
+    names every text with one)."""
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -25,8 +28,13 @@ class Renderer:
     def text(self, lang: str, key: str, **slots: Any) -> str:
         return fill(self.content.text(lang, key), {**self.static_slots, **slots})
 
-    def step(self, state: State, step: Step, context: Context, buttons: tuple[tuple[Button, ...], ...]) -> Say:
-        lang, key, slots = state.lang, step.text, {}
+    def step(self, state: State, step: Step, context: Context, buttons: tuple[tuple[Button, ...], ...],
+             **slots: Any) -> Say:
+        """The step's message; `slots` are what the service reported (a new case's number and code)."""
+        lang, key = state.lang, step.text
+        case = context.case(state.case)
+        if case is not None:
+            slots = {"case_number": case.number, "status": self.status(lang, case), **slots}
         if step.kind is StepKind.HELPLINES:
             slots["helplines"] = self.helplines(lang)
         elif step.kind is StepKind.OFFICE_HOURS:
@@ -34,14 +42,26 @@ class Renderer:
         elif step.kind is StepKind.SUMMARY:
             slots["summary"] = self.summary(lang, state.answers)
         elif step.kind is StepKind.CASE_STATUS:
-            case = context.open_case
             if case is None:
                 key = step.no_case_text or key
             else:
-                slots = {"case_number": case.number, "status": self.text(lang, f"status.{case.status}")}
+                slots["cases"] = "\n".join(self.case_line(lang, each) for each in listed(context))
         if "{report_online}" in self.content.text(lang, key):
-            slots["report_online"] = self.report_online(lang)
+            slots["report_online"] = self.report_online(lang, about=set(map(str, state.answers.values())))
         return Say(self.text(lang, key, **slots), buttons)
+
+    def status(self, lang: str, case: OpenCase) -> str:
+        return self.text(lang, f"status.{case.status}")
+
+    def case_line(self, lang: str, case: OpenCase) -> str:
+        kind = self.text(lang, f"mycase.kind.{case.kind}")
+        category = self.field_step("category")
+        if case.category and category is not None:
+            kind = f"{kind} · {self.answer(lang, category, case.category)}"
+        news_on = f"{case.news_on:%d.%m.%Y}" if case.news_on else ""
+        news = self.text(lang, f"mycase.news.{case.news}", date=news_on)
+        return self.text(lang, "mycase.line", case_number=case.number, kind=kind, status=self.status(lang, case),
+                         news=news)
 
     def helplines(self, lang: str, country: str | None = None) -> str:
         help = self.content.helplines[country or self.country]
@@ -56,8 +76,11 @@ class Renderer:
                 else ", ".join(self.text(lang, f"day.{day}") for day in hours.days))
         return f"{days} {hours.opens:%H:%M}–{hours.closes:%H:%M}"
 
-    def report_online(self, lang: str, country: str | None = None) -> str:
-        return "\n".join(_line(h, lang) for h in self.content.helplines[country or self.country].report_online)
+    def report_online(self, lang: str, country: str | None = None, about: set[str] | None = None) -> str:
+        """Where to report online. `about`: the child's answers; an entry meant only for some kinds of
+        report (`only_for`) is shown to a child only after one of those. Staff (about=None) see all."""
+        entries = self.content.helplines[country or self.country].report_online
+        return "\n".join(_line(h, lang) for h in entries if about is None or not h.only_for or h.only_for & about)
 
     def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE) -> str:
         """What the child said, one line per answered question in the order of the flow (for the child)."""
@@ -65,19 +88,24 @@ class Renderer:
                          for step, value in self._answered(answers))
 
     def staff_summary(self, lang: str, answers: dict[str, Any], skip: frozenset[str] = frozenset()) -> str:
-        """The same for staff: whole answers, labels in the third person (`operator.field.*` where
-        content has one), and links inert so that no client opens or previews them."""
+        """The same for staff, in staff words only (`operator.field.<field>` labels, `operator.value.*`
+        for chosen answers), whole, and links inert so that no client opens or previews them."""
         lines = []
         for step, value in self._answered(answers):
             if step.field in skip:
                 continue
-            key = f"operator.field.{step.field}"
-            label = self.text(lang, key if key in self.content.texts[lang] else step.summary)
-            text = self.answer(lang, step, value, None)
+            label = self.text(lang, f"operator.field.{step.field}")
+            text = self.staff_answer(lang, step, value)
             lines.append(f"{label}: {defang(text) if step.validate == 'link' else text}")
         return "\n".join(lines)
 
-    def _answered(self, answers: dict[str, Any]):
+    def staff_answer(self, lang: str, step: Step, value: Any) -> str:
+        if isinstance(value, dict) and "voice" in value:
+            return self.text(lang, "operator.value.voice")
+        button = _chosen(step, value)
+        return self.text(lang, f"operator.value.{button.label}") if button else str(value)
+
+    def _answered(self, answers: dict[str, Any]) -> Iterator[tuple[Step, Any]]:
         seen: set[str] = set()
         for step in self.content.steps.values():
             if step.summary and step.field and step.field in answers and step.field not in seen:
@@ -87,15 +115,19 @@ class Renderer:
     def answer(self, lang: str, step: Step, value: Any, limit: int | None = MAX_SUMMARY_VALUE) -> str:
         if isinstance(value, dict) and "voice" in value:
             return self.text(lang, "summary.voice")
-        for row in step.buttons:
-            for button in row:
-                if button.value is not None and button.value == value:
-                    return self.text(lang, button.label)
+        button = _chosen(step, value)
+        if button is not None:
+            return self.text(lang, button.label)
         text = str(value)
         return text if limit is None or len(text) <= limit else text[:limit] + "…"
 
     def field_step(self, field: str) -> Step | None:
         return next((s for s in self.content.steps.values() if s.field == field and s.summary), None)
+
+
+def listed(context: Context) -> tuple[OpenCase, ...]:
+    """The open cases /mycase shows and offers to pick, oldest first."""
+    return context.open_cases[-MAX_LISTED_CASES:]
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -116,6 +148,10 @@ def defang(link: str) -> str:
 
 def fill(template: str, slots: dict[str, Any]) -> str:
     return template.format_map(_KeepMissing(slots))
+
+
+def _chosen(step: Step, value: Any):
+    return next((b for row in step.buttons for b in row if b.value is not None and b.value == value), None)
 
 
 def _line(helpline: Helpline, lang: str) -> str:

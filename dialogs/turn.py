@@ -1,335 +1,265 @@
-"""One event's worth of dialog: what the child did, where that leads, what to say and do."""
+"""One event's worth of dialog: what the child did (or what the service reports), and where it leads."""
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
-
-from dialogs.content import InputKind, Step, StepKind
-from dialogs.model import (
-    IMAGE_KINDS, Action, Button, Context, ConvertCase, DeleteIncoming, EventKind, FlagUrgent, Forget, Incoming,
-    MediaKind, MediaRef, QuickExit, RateCase, Reconnect, RelayToCase, Say, State, SubmitCase,
+from dialogs.actions import (
+    CaseSubmitted, ConvertCase, DeleteIncoming, RateCase, ReceiptChecked, ReceiptOutcome, Reconnect, RelayToCase,
+    ServiceEvent, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
-from dialogs.payloads import CONVERT_STEP, RATING_STEP, RATINGS, parse_payload, payload
+from dialogs.content import InputKind, Step, StepKind
+from dialogs.links import looks_like_link
+from dialogs.model import IMAGE_KINDS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
+from dialogs.moves import Moves
+from dialogs.payloads import RATINGS, OutsideButton, Token, parse_payload, split_case
+from dialogs.steps import DETOURS, BuiltinStep
 
-if TYPE_CHECKING:
-    from dialogs.engine import Engine
 
-MAX_HISTORY = 50
-LINK = re.compile(r"^(?:(?:https?://)?(?:[\w-]+\.)+[a-z]{2,}(?:[/?#]\S*)?|@\w{3,})$", re.IGNORECASE)
-
-
-class Turn:
-    """One event's worth of work: mutates its own copy of the state and collects actions."""
-
-    def __init__(self, engine: Engine, state: State, context: Context) -> None:
-        self.engine, self.content, self.state, self.context = engine, engine.content, state, context
-        self.actions: list[Action] = []
-
-    def say(self, key: str, buttons: tuple[tuple[Button, ...], ...] = (), **slots: Any) -> None:
-        self.actions.append(Say(self.engine.render.text(self.state.lang, key, **slots), buttons))
-
-    @property
-    def step(self) -> Step | None:
-        return self.content.steps.get(self.state.step or "")
-
-    # -- dispatch ---------------------------------------------------------------------------------
-
-    def run(self, event: Incoming, fresh: bool) -> None:
+class Turn(Moves):
+    def run(self, event: Incoming | ServiceEvent, fresh: bool) -> None:
         self._drop_removed_steps()
         if self.state.expired:
             self.state.expired = False
             self.say("common.draft_expired")
-        text = event.text if event.kind in (EventKind.TEXT, EventKind.EDIT) else ""
-        danger = bool(text) and self.engine.crisis.matches(text)
-        if danger:
-            self._flag_urgent()
-        if fresh and event.kind is not EventKind.COMMAND and not danger:
-            self.go(self.content.start)
+        if not isinstance(event, Incoming):
+            self._on_result(event)
             return
-        handler = {
-            EventKind.COMMAND: self._on_command, EventKind.BUTTON: self._on_button, EventKind.TEXT: self._on_text,
-            EventKind.MEDIA: self._on_media, EventKind.UNSUPPORTED: self._on_unsupported, EventKind.EDIT: self._on_edit,
-        }[event.kind]
-        target = handler(event)
-        if danger:
-            # Danger is answered first and alone: any "use the buttons" hint would only get in the way.
-            self.actions = [action for action in self.actions if not isinstance(action, Say)]
-            resume = target or self.state.step or "menu"
-            self.go("crisis", push=False)
-            self.state.resume = resume
-        elif target:
-            self.go(target)
+        text = event.text if event.kind in (EventKind.TEXT, EventKind.EDIT) else ""
+        if text and self.flows.crisis.matches(text):
+            self._on_danger(event)
+        elif fresh and event.kind is not EventKind.COMMAND:
+            self.go(self.content.start)
+        else:
+            {
+                EventKind.COMMAND: self._on_command, EventKind.BUTTON: self._on_button, EventKind.TEXT: self._on_text,
+                EventKind.MEDIA: self._on_media, EventKind.UNSUPPORTED: self._on_unsupported,
+                EventKind.EDIT: self._on_edit,
+            }[event.kind](event)
 
     def _drop_removed_steps(self) -> None:
         # A stored step the admins have since removed must not break the conversation (aiogram_dialog #246).
-        steps = self.content.steps
-        self.state.history = [step for step in self.state.history if step in steps]
-        if self.state.resume not in steps:
-            self.state.resume = None
-        if self.state.step is not None and self.state.step not in steps:
-            self.state.step = None
+        steps, state = self.content.steps, self.state
+        state.history = [step for step in state.history if step in steps]
+        state.resume = state.resume if state.resume in steps else None
+        state.return_to = state.return_to if state.return_to in steps else None
+        if state.step is not None and state.step not in steps:
+            state.step = None
             self.say("common.step_gone")
-            self.go("menu")
+            self.go(BuiltinStep.MENU)
 
-    def _on_command(self, event: Incoming) -> str | None:
+    # -- what the child did -----------------------------------------------------------------------
+
+    def _on_danger(self, event: Incoming) -> None:
+        # Danger is answered first and alone. The words are never taken as the answer to the open
+        # question; they reach a counsellor only where anything typed would.
+        self.flag_urgent(UrgentReason.DANGER_WORDS)
+        case = self.case
+        if case is not None and self._relaying():
+            self.actions.append(RelayToCase(case.number, text=event.text, edited=event.kind is EventKind.EDIT))
+        if self.state.step != BuiltinStep.CRISIS:
+            self.state.return_to = self.state.step
+        self.go(BuiltinStep.CRISIS)
+
+    def _on_command(self, event: Incoming) -> None:
         target = self.content.commands.get(event.text)
         if target is None:
-            self.say("common.unknown_command", self._current_buttons())
-            return None
-        if event.text == "start" and self.state.has_draft and self.engine.is_draft_step(self.state.step):
-            return "resume_choice"
-        return target
+            self.say("common.unknown_command", self.buttons_here())
+        elif target == self.content.start and self.state.has_draft:
+            self.go(BuiltinStep.RESUME_CHOICE)
+        else:
+            self.go(target)
 
-    def _on_button(self, event: Incoming) -> str | None:
+    def _on_button(self, event: Incoming) -> None:
         parsed = parse_payload(event.text)
-        if parsed and parsed[0] == RATING_STEP and parsed[1] in {str(score) for score in RATINGS}:
-            self.actions.append(RateCase(int(parsed[1])))
-            return "rated"
-        if parsed and parsed[0] == CONVERT_STEP and self.context.open_case is not None:
-            self.actions.append(ConvertCase(parsed[1] == "yes"))
-            return "convert_answered"
-        source = self.content.steps.get(parsed[0]) if parsed else None
-        if source is None or not self._button_still_valid(source):
-            return self._old_button()
-        token = parsed[1]
+        if parsed is None:
+            self._old_button()
+        elif parsed[0] in (OutsideButton.RATE, OutsideButton.CONVERT):
+            self._on_outside_button(*parsed)
+        else:
+            source = self.content.steps.get(parsed[0])
+            if source is None or not self._still_valid(source):
+                self._old_button()
+            else:
+                self._press(source, parsed[1])
+
+    def _press(self, source: Step, token: str) -> None:
         self.state.step = source.id
-        if token == "back":
-            return self._back()
-        if token == "stop":
-            return self._stop()
-        if token == "skip" and source.optional:
+        self.may_reset = bool(source.field) or source.kind is StepKind.SUMMARY  # e.g. "Start over" on a summary
+        if token == Token.BACK and source.back:
+            self.back()
+        elif token == Token.STOP and source.stop:
+            self.stop()
+        elif token == Token.SKIP and source.optional and source.next:
             self.state.answers.pop(source.field or "", None)
-            return source.next
-        if token.startswith("lang:") and token[5:] in self.content.texts:
-            self.state.lang = token[5:]
-            return "menu"
-        button = self._button_at(source, token)
-        if button is None:
-            return self._old_button()
-        if button.value is not None and source.field:
-            self.state.answers[source.field] = button.value
-        if button.clear_urgent:
-            self.state.urgent = False
-        return self._special(button.goto)
+            self.go(source.next)
+        elif token.startswith(Token.LANGUAGE) and source.kind is StepKind.LANGUAGE \
+                and token.removeprefix(Token.LANGUAGE) in self.content.texts:
+            self.state.lang = token.removeprefix(Token.LANGUAGE)
+            self.back()  # where the child was, now in their language (a report carries on)
+        elif token.startswith(Token.CASE) and source.kind is StepKind.CASE_STATUS and source.next \
+                and self._open(token.removeprefix(Token.CASE)):
+            self.state.case = token.removeprefix(Token.CASE)
+            self.go(source.next)
+        elif (button := self.button_at(source, token)) is None:
+            self._old_button()
+        else:
+            if button.value is not None and source.field:
+                self.state.answers[source.field] = button.value
+            if button.clear_urgent and self.state.urgent:
+                self.state.urgent = False
+                self.actions.append(UrgentWithdrawn())
+            if button.say:
+                self.say(button.say)
+            self.follow(button.goto)
 
-    def _on_text(self, event: Incoming) -> str | None:
-        step = self.step
-        accepts = step is not None and step.input in (InputKind.TEXT, InputKind.ANY)
-        if accepts and step.kind is StepKind.RECEIPT:
-            self.actions.append(Reconnect(event.text.strip()))
-            return None
-        if accepts and step.kind is StepKind.RELAY:
-            return self._relay(RelayToCase(text=event.text), step.next)
-        if accepts and step.validate == "link" and not LINK.match(event.text.strip()):
-            self.say(step.invalid or "common.use_buttons", self._current_buttons())  # nothing opened or fetched
-            return None
-        if accepts and step.field:
-            self.state.answers[step.field] = event.text  # kept whole, however long
-            return step.next
-        if self._relaying():
-            self.actions.append(RelayToCase(text=event.text))
-            self.say("relay.sent")
-            return None
-        self.say("common.use_buttons", self._current_buttons())
-        return None
+    def _on_outside_button(self, namespace: str, token: str) -> None:
+        value, number = split_case(token)
+        if number is not None and not self._open(number) and namespace == OutsideButton.CONVERT:
+            self._old_button()
+        elif namespace == OutsideButton.RATE and value.isdigit() and int(value) in RATINGS:
+            self.actions.append(RateCase(int(value), number))
+            self.go(BuiltinStep.RATED)
+        elif namespace == OutsideButton.CONVERT and value in ("yes", "no") and self.case is not None:
+            self.actions.append(ConvertCase(value == "yes", number))
+            self.go(BuiltinStep.CONVERT_ANSWERED)
+        else:
+            self._old_button()
 
-    def _on_media(self, event: Incoming) -> str | None:
+    def _on_text(self, event: Incoming) -> None:
+        step, text = self.step, event.text
+        takes_text = step is not None and step.input in (InputKind.TEXT, InputKind.ANY)
+        if takes_text and step.kind is StepKind.RECEIPT:
+            self.actions.append(Reconnect(text.strip()))
+        elif takes_text and step.kind is StepKind.RELAY:
+            self._relay_here(step, text=text)
+        elif takes_text and step.kind is StepKind.QUESTION and step.field:
+            if step.validate == "link" and not looks_like_link(text):
+                self.say(step.invalid or "common.use_buttons", self.buttons_here())  # nothing opened or fetched
+                return
+            self.state.answers[step.field] = text  # kept whole, however long
+            self.go(step.next or BuiltinStep.MENU)
+        elif self._relaying():
+            self._relay_aside(text=text)
+        else:
+            self.say("common.use_buttons", self.buttons_here())
+
+    def _on_media(self, event: Incoming) -> None:
         media, step = event.media, self.step
         assert media is not None
         if media.kind in IMAGE_KINDS and self._images_forbidden():
-            # DESIGN rule 5: no intimate image is kept or forwarded; tell the child why, kindly.
+            # No intimate image is kept or forwarded (docs/ARCHITECTURE.md); tell the child why, kindly.
             self.actions.append(DeleteIncoming())
-            self.say("images.not_here", self._current_buttons())
-            return None
-        if step is not None and step.input in (InputKind.MEDIA, InputKind.ANY) and step.kind is StepKind.RELAY:
-            return self._relay(RelayToCase(media=media), step.next)
-        if step is not None and step.input is InputKind.TEXT and media.kind in (MediaKind.VOICE, MediaKind.AUDIO):
-            self.state.answers[step.field or "voice"] = {"voice": media.to_dict()}
-            return step.next
-        if step is not None and step.input in (InputKind.MEDIA, InputKind.ANY) and step.field:
-            same_album = bool(media.group and self.state.media and self.state.media[-1].get("group") == media.group)
+            self.say("images.not_here", self.buttons_here())
+        elif step is not None and step.kind is StepKind.RELAY and step.input in (InputKind.MEDIA, InputKind.ANY):
+            self._relay_here(step, media=media)
+        elif step is not None and step.kind is StepKind.QUESTION and step.field and step.input is InputKind.TEXT \
+                and media.kind in SPOKEN_KINDS and not step.validate:
+            self.state.answers[step.field] = {"voice": media.to_dict()}
+            self.go(step.next or BuiltinStep.MENU)
+        elif step is not None and step.kind is StepKind.QUESTION and step.field \
+                and step.input in (InputKind.MEDIA, InputKind.ANY):
             self.state.media.append(media.to_dict())
             self.state.answers[step.field] = len(self.state.media)
-            if not same_album:  # one acknowledgement per album, not one per picture
-                self.say("screenshots.got", self._current_buttons())
-            return None
-        if self._relaying():
-            self.actions.append(RelayToCase(media=media))
-            if not media.group:
-                self.say("relay.sent")
-            return None
-        self.say("common.media_not_here", self._current_buttons())
-        return None
-
-    def _on_unsupported(self, event: Incoming) -> str | None:
-        self.say("common.unsupported", self._current_buttons())
-        return None
-
-    def _on_edit(self, event: Incoming) -> str | None:
-        if self._relaying():
-            self.actions.append(RelayToCase(text=event.text, edited=True))
-            self.say("relay.sent")
+            if self._first_of_album(media):
+                self.say("screenshots.got", self.buttons_here())
+        elif self._relaying():
+            self._relay_aside(media=media)
         else:
-            self.say("common.edited", self._current_buttons())
-        return None
+            self.say(step.invalid if step and step.invalid else "common.media_not_here", self.buttons_here())
 
-    # -- moving between steps ---------------------------------------------------------------------
+    def _on_unsupported(self, event: Incoming) -> None:
+        self.say("common.unsupported", self.buttons_here())
 
-    def go(self, target: str, push: bool = True) -> None:
-        """Enter a step (following routes and 'then'), running its effects and saying its text."""
-        previous = self.state.step
-        for _ in range(20):  # routes and 'then' chains are short; the bound guards against a loop
-            step = self.content.steps[target]
-            if step.kind is StepKind.ROUTE:
-                target = next(route.goto for route in step.routes if self._holds(route.when))
-                continue
-            self._remember_way_back(previous, step, push)
-            self.state.step = step.id
-            self._enter_effects(step)
-            buttons = () if step.then else self._buttons(step)  # the next step's message carries them
-            self.actions.append(self.engine.render.step(self.state, step, self.context, buttons))
-            if not step.then:
-                return
-            previous, push, target = None, False, step.then
-        raise RuntimeError("content loops through 'then' or routes")
+    def _on_edit(self, event: Incoming) -> None:
+        if self._relaying():
+            self._relay_aside(text=event.text, edited=True)
+        else:
+            self.say("common.edited", self.buttons_here())
 
-    def _remember_way_back(self, previous: str | None, step: Step, push: bool) -> None:
-        if step.id == "menu":
-            self.state.history.clear()
-        elif push and previous and previous != step.id and not self.content.steps[previous].then:
-            self.state.history = (self.state.history + [previous])[-MAX_HISTORY:]
-        if self.engine.is_draft_step(previous) and not self.engine.is_draft_step(step.id) and self.state.has_draft:
-            self.state.resume = previous  # leaving a half-told report: /start offers to continue here
+    # -- what the service reports -----------------------------------------------------------------
 
-    def _enter_effects(self, step: Step) -> None:
-        if step.reset:
+    def _on_result(self, event: ServiceEvent) -> None:
+        step = self.step
+        if isinstance(event, CaseSubmitted) and step is not None and step.kind is StepKind.SUBMIT:
+            self.state.case = event.case_number
+            buttons = () if step.then else self.buttons(step)
+            self.actions.append(self.flows.render.step(
+                self.state, step, self.context, buttons, case_number=event.case_number,
+                receipt_code=event.receipt_code))
             self.state.clear_draft()
-        if step.urgent:
-            self._flag_urgent()
-        if step.kind is StepKind.SUBMIT:
-            self._submit(step.case_kind)
-        elif step.kind is StepKind.DISCARD:
-            self.state.clear_draft()
-        elif step.kind is StepKind.FORGET:
-            self.actions.append(Forget())
-            lang = self.state.lang
-            self.state = State(lang=lang)
-        elif step.kind is StepKind.QUICK_EXIT:
-            self.actions.append(QuickExit())
-            self.state.history.clear()
+            self.state.urgent = False
+            if step.then:
+                self.go(step.then, push=False)
+        elif isinstance(event, SubmitRefused):
+            self.say("common.daily_cap")  # the answers stay; the report continues at its last question
+            self.go(BuiltinStep.MENU)
+        elif isinstance(event, ReceiptChecked):
+            self._on_receipt(event)
 
-    def _submit(self, kind: str) -> None:
-        answers = dict(self.state.answers)
-        self.actions.append(SubmitCase(
-            kind=kind, answers=answers,
-            media=tuple(MediaRef.from_dict(item) for item in self.state.media),
-            consent=str(answers.get("consent", "counsellor")), reply_wanted=answers.get("reply_wanted", "yes") == "yes",
-            urgent=self.state.urgent, language=self.state.lang,
-        ))
-        self.state.clear_draft()
-        self.state.urgent = False
-
-    def _back(self) -> str:
-        if not self.state.history:
-            return self._stop()
-        target = self.state.history.pop()
-        self.state.step = None  # so going back does not push the step we leave
-        return target
-
-    def _stop(self) -> str:
-        if self.state.has_draft and self.engine.is_draft_step(self.state.step):
-            self.state.resume = self.state.step
-            return "stopped"
-        return "menu"
-
-    def _special(self, target: str) -> str | None:
-        if target == "@resume":
-            resume, self.state.resume = self.state.resume, None
-            return resume or "menu"
-        if target == "@back":
-            return self._back()
-        return target
-
-    def _old_button(self) -> None:
-        # Inline buttons on old messages stay tappable: answer kindly and show where we are now.
-        self.say("common.old_button", self._current_buttons())
-        return None
-
-    def _button_still_valid(self, source: Step) -> bool:
-        # Buttons of the current step always work; an old one may not throw away a half-told report.
-        if source.id == self.state.step:
-            return True
-        return not (self.state.has_draft and self.engine.is_draft_step(self.state.step))
+    def _on_receipt(self, event: ReceiptChecked) -> None:
+        self.state.receipt_failures = list(event.failures)
+        if event.outcome is ReceiptOutcome.TOO_MANY:
+            self.say("receipt.too_many")
+            self.go(BuiltinStep.MENU)
+        elif event.outcome is ReceiptOutcome.NOT_FOUND or event.case_number is None:
+            self.say("receipt.bad")
+            self.go(self.state.step or BuiltinStep.MENU, push=False)  # ask again
+        else:
+            self.state.case = event.case_number
+            found = "receipt.ok" if event.outcome is ReceiptOutcome.FOUND else "receipt.already_here"
+            self.say(found, case_number=event.case_number)
+            self.go(BuiltinStep.MENU)
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _relay(self, relay: RelayToCase, next_step: str | None) -> str | None:
-        if self.context.open_case is None:
-            self.say("case.none")
-            return "menu"
-        self.actions.append(relay)
-        return next_step
-
     def _relaying(self) -> bool:
-        return self.context.open_case is not None and not self.engine.is_draft_step(self.state.step)
+        """Whether words typed here go to the counsellor: only outside a report being written (nor
+        on a screen that leads back into one) — the child then hears which report they went to."""
+        if self.case is None or self.flows.is_writing(self.state.step):
+            return False
+        return not (self.state.step in DETOURS and self.state.has_draft)
+
+    def _relay_here(self, step: Step, text: str = "", media: MediaRef | None = None) -> None:
+        """On a relay step ("Write what you want to add to report N"): pass it on, then go on."""
+        case = self.case
+        if case is None:
+            self.say("case.none")
+            self.go(BuiltinStep.MENU)
+            return
+        self.actions.append(RelayToCase(case.number, text=text, media=media))
+        if media is None or self._first_of_album(media):
+            self.go(step.next or BuiltinStep.MENU)
+
+    def _relay_aside(self, text: str = "", media: MediaRef | None = None, edited: bool = False) -> None:
+        case = self.case
+        assert case is not None
+        self.actions.append(RelayToCase(case.number, text=text, media=media, edited=edited))
+        if media is None or self._first_of_album(media):
+            self.say("relay.sent", case_number=case.number)
+
+    def _first_of_album(self, media: MediaRef) -> bool:
+        """One acknowledgement per album, not one per picture."""
+        first = media.group is None or media.group != self.state.last_album
+        self.state.last_album = media.group
+        return first
+
+    def _open(self, number: str) -> bool:
+        return any(case.number == number for case in self.context.open_cases)
+
+    def _still_valid(self, source: Step) -> bool:
+        # Buttons of the current step always work. An old one never answers a question that is not
+        # being asked, and may not throw away a half-told report by leading elsewhere.
+        if source.id == self.state.step:
+            return True
+        if self.flows.is_writing(source.id):
+            return False
+        return not (self.state.has_draft and self.flows.is_writing(self.state.step))
+
+    def _old_button(self) -> None:
+        # Inline buttons on old messages stay tappable: answer kindly and show where we are now.
+        self.say("common.old_button", self.buttons_here())
 
     def _images_forbidden(self) -> bool:
-        answers = self.state.answers
+        answers, case = self.state.answers, self.case
         category = answers.get("category") or answers.get("link_kind")
-        if category is None and self.context.open_case is not None:
-            category = self.context.open_case.category
+        if category is None and case is not None:
+            category = case.category
         return category in self.content.image_free_categories
-
-    def _flag_urgent(self) -> None:
-        self.state.urgent = True
-        self.actions.append(FlagUrgent())
-
-    def _holds(self, when: dict[str, Any]) -> bool:
-        for name, expected in when.items():
-            if name == "open_case":
-                actual: Any = self.context.open_case is not None
-            elif name == "online":
-                actual = self.context.online
-            elif name == "draft":
-                actual = self.state.has_draft
-            else:
-                actual = self.state.answers.get(name)
-            if isinstance(expected, list) and actual not in expected or not isinstance(expected, list) and actual != expected:
-                return False
-        return True
-
-    def _buttons(self, step: Step) -> tuple[tuple[Button, ...], ...]:
-        rows: list[tuple[Button, ...]] = []
-        if step.kind is StepKind.LANGUAGE:
-            default = self.engine.default_language
-            ordered = [default] + sorted(lang for lang in self.content.languages if lang != default)
-            rows += [(Button(self.content.text(lang, "language.name"), payload(step.id, f"lang:{lang}")),)
-                     for lang in ordered]
-        index = 0
-        for row in step.buttons:
-            buttons = []
-            for button in row:
-                buttons.append(Button(self.engine.say(self.state.lang, button.label), payload(step.id, index)))
-                index += 1
-            rows.append(tuple(buttons))
-        if step.optional:
-            rows.append((Button(self.engine.say(self.state.lang, "common.skip"), payload(step.id, "skip")),))
-        nav = []
-        if step.back:
-            nav.append(Button(self.engine.say(self.state.lang, "common.back"), payload(step.id, "back")))
-        if step.stop:
-            nav.append(Button(self.engine.say(self.state.lang, "common.stop"), payload(step.id, "stop")))
-        if nav:
-            rows.append(tuple(nav))
-        return tuple(rows)
-
-    def _current_buttons(self) -> tuple[tuple[Button, ...], ...]:
-        step = self.step or self.content.steps["menu"]
-        if self.state.step is None:
-            self.state.step = "menu"
-        return self._buttons(step)
-
-    @staticmethod
-    def _button_at(step: Step, token: str):
-        flat = [button for row in step.buttons for button in row]
-        return flat[int(token)] if token.isdigit() and int(token) < len(flat) else None

@@ -6,10 +6,10 @@ import string
 from collections import deque
 from pathlib import Path
 
-from dialogs.content import (
-    REQUIRED_STEPS, SPECIAL_TARGETS, Content, ContentInvalid, InputKind, Step, StepKind, _Reader, read_content,
-)
+from dialogs.content import Content, ContentInvalid, InputKind, Step, StepKind, _Reader, read_content
 from dialogs.content_files import Problem
+from dialogs.payloads import OutsideButton
+from dialogs.steps import BuiltinStep, SpecialTarget
 
 MAX_STEP_ID = 40  # keeps "o1|<step>|<n>" well under Telegram's 64-byte callback_data
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{1,18}$")
@@ -18,7 +18,8 @@ LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
-               "count", "numbers", "score"}
+               "count", "numbers", "score", "cases", "kind", "news", "date", "channel"}
+LETTER = re.compile(r"[^\W\d_]")
 VALIDATORS = {"link"}
 
 
@@ -31,16 +32,17 @@ def load_content(root: Path) -> Content:
     return content
 
 
-def check_content(root: Path) -> tuple[list[Problem], list[Problem]]:
+def check_content(root: Path, default_language: str | None = None) -> tuple[list[Problem], list[Problem]]:
     """Errors and warnings for `run_bot.py check-content`."""
     content, problems, reader = read_content(root)
     if content is None:
         return problems, []
-    errors, warnings = check(content, reader)
+    errors, warnings = check(content, reader, default_language)
     return problems + errors, warnings
 
 
-def check(content: Content, reader: _Reader) -> tuple[list[Problem], list[Problem]]:
+def check(content: Content, reader: _Reader, default_language: str | None = None
+          ) -> tuple[list[Problem], list[Problem]]:
     errors: list[Problem] = []
     warnings: list[Problem] = []
 
@@ -50,7 +52,7 @@ def check(content: Content, reader: _Reader) -> tuple[list[Problem], list[Proble
     first_file = next(iter(content.steps.values())).file
     if content.start not in content.steps:
         errors.append(Problem(first_file, 1, f"start step '{content.start}' does not exist"))
-    for name in REQUIRED_STEPS:
+    for name in BuiltinStep:
         if name not in content.steps:
             errors.append(Problem(first_file, 1, f"required step '{name}' is missing (the bot sends children there)"))
     for command, target in content.commands.items():
@@ -60,8 +62,10 @@ def check(content: Content, reader: _Reader) -> tuple[list[Problem], list[Proble
     for step in content.steps.values():
         if len(step.id.encode()) > MAX_STEP_ID or "|" in step.id:
             at(step, f"the name is too long or has '|' (at most {MAX_STEP_ID} bytes)")
+        if step.id in set(OutsideButton):
+            at(step, "this name is taken by the bot's own buttons; choose another")
         for target in step.targets():
-            if target not in content.steps and target not in SPECIAL_TARGETS:
+            if target not in content.steps and target not in set(SpecialTarget):
                 at(step, f"goes to unknown step '{target}'")
         _check_shape(step, at)
 
@@ -70,7 +74,7 @@ def check(content: Content, reader: _Reader) -> tuple[list[Problem], list[Proble
         if step.id not in reachable:
             at(step, "cannot be reached from the start, a command or another step")
 
-    _check_texts(content, reader, errors, warnings)
+    _check_texts(content, reader, errors, warnings, default_language)
     _check_helplines(content, reader, errors)
     for lang in content.languages:
         if not content.crisis_words.get(lang):
@@ -89,8 +93,9 @@ def _check_shape(step: Step, at) -> None:
         at(step, "takes input but has no 'next'")
     if step.validate is not None and (step.validate not in VALIDATORS or not step.invalid):
         at(step, f"'validate' must be one of {sorted(VALIDATORS)} and needs an 'invalid' text")
-    if step.kind is StepKind.RELAY and not step.next:
-        at(step, "a relay step needs 'next'")
+    if step.kind in (StepKind.RELAY, StepKind.CASE_STATUS) and not step.next:
+        at(step, f"a {step.kind} step needs 'next' (where the child goes once they "
+                 f"{'wrote' if step.kind is StepKind.RELAY else 'picked a report'})")
     if step.input is not InputKind.NONE and not step.field and step.kind is StepKind.QUESTION:
         at(step, "takes input but has no 'field' to keep the answer in")
     for row in step.buttons:
@@ -103,7 +108,7 @@ def _check_shape(step: Step, at) -> None:
 
 
 def _reachable(content: Content) -> set[str]:
-    queue = deque([content.start, *content.commands.values(), *REQUIRED_STEPS])
+    queue = deque([content.start, *content.commands.values(), *BuiltinStep])
     seen: set[str] = set()
     while queue:
         step_id = queue.popleft()
@@ -121,15 +126,18 @@ def _slots(text: str) -> set[str]:
         return {"{"}
 
 
-def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warnings: list[Problem]) -> None:
-    used = {key: step for step in content.steps.values() for key in step.text_keys()}
+def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warnings: list[Problem],
+                 default_language: str | None) -> None:
+    used = {key: (step, "texts") for step in content.steps.values() for key in step.text_keys()}
+    used |= {key: (step, "texts/staff") for step, key in _staff_keys(content)}
     button_labels = {b.label for step in content.steps.values() for row in step.buttons for b in row}
     reference = "en" if "en" in content.texts else content.languages[0]
+    compared = [lang for lang in dict.fromkeys([reference, default_language]) if lang in content.texts]
     for lang, texts in content.texts.items():
-        file = f"content/texts/{lang}.yaml"
-        for key, step in used.items():
+        for key, (step, folder) in used.items():
             if not texts.get(key):
-                errors.append(Problem(file, 1, f"text '{key}' (used by step '{step.id}' in {step.file}) is missing"))
+                errors.append(Problem(f"content/{folder}/{lang}.yaml", 1,
+                                      f"text '{key}' (used by step '{step.id}' in {step.file}) is missing"))
         for key, (value, line) in reader.text_lines[lang].items():
             file = reader.text_files[lang][key]
             slots = _slots(value)
@@ -140,8 +148,10 @@ def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warni
                 warnings.append(Problem(file, line, f"text '{key}' is not in {reference}.yaml"))
             elif other is not None and _slots(other) != slots:
                 errors.append(Problem(file, line, f"text '{key}' uses slots {sorted(slots)} but {reference}.yaml uses {sorted(_slots(other))}"))
-            elif lang != reference and value == other and len(value) > 20:
-                warnings.append(Problem(file, line, f"text '{key}' is the same as in {reference}.yaml: untranslated?"))
+            for same_as in compared:
+                if same_as != lang and value == content.texts[same_as].get(key) and _worth_translating(content, key):
+                    warnings.append(Problem(file, line, f"text '{key}' is the same as in {same_as}.yaml: untranslated?"))
+                    break
             if key in button_labels and len(value) > LONG_BUTTON:
                 warnings.append(Problem(file, line, f"button '{key}' is {len(value)} characters: phones cut it"))
             if len(value) > LONG_TEXT:
@@ -152,8 +162,36 @@ def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warni
                 errors.append(Problem(where, 1, f"text '{key}' from {reference}.yaml is missing"))
 
 
+def _worth_translating(content: Content, key: str) -> bool:
+    """Whether a text that reads the same as in another language may have been left untranslated.
+    Not when it has no letters (numbers, emoji, "9–12"), nor when it reads the same in every one of
+    three or more languages (names such as "Instagram" or "TikTok" are written alike everywhere).
+    With only two languages, every identical text with letters is asked about."""
+    values = {texts.get(key) for texts in content.texts.values()}
+    value = content.texts[content.languages[0]].get(key) or ""
+    if not LETTER.search(re.sub(r"\{\w+\}", "", value)):
+        return False
+    return len(values) > 1 or len(content.texts) < 3
+
+
+def _staff_keys(content: Content):
+    """The staff wording every answer shown on a case card needs: `operator.field.<field>` for the
+    question, and `operator.value.<button label>` for each answer chosen with a button."""
+    for step in content.steps.values():
+        if not (step.summary and step.field):
+            continue
+        yield step, f"operator.field.{step.field}"
+        for row in step.buttons:
+            for button in row:
+                if button.value is not None:
+                    yield step, f"operator.value.{button.label}"
+        if step.input is InputKind.TEXT:
+            yield step, "operator.value.voice"
+
+
 def _check_helplines(content: Content, reader: _Reader, errors: list[Problem]) -> None:
     lines = reader.text_lines.get("@helplines", {})
+    values = {b.value for step in content.steps.values() for row in step.buttons for b in row if b.value}
     if not content.helplines:
         errors.append(Problem("content/helplines.yaml", 1, "no countries"))
     for country, help in content.helplines.items():
@@ -161,6 +199,9 @@ def _check_helplines(content: Content, reader: _Reader, errors: list[Problem]) -
             errors.append(Problem("content/helplines.yaml", 1, f"{country}: no emergency numbers"))
         for helpline in help.emergency + help.helplines + help.report_online:
             line = lines.get(f"{country}:{helpline.phone or helpline.url}", ("", 1))[1]
+            if helpline.only_for - values:
+                errors.append(Problem("content/helplines.yaml", line, f"{country}: 'only_for' names "
+                                      f"{sorted(helpline.only_for - values)}, which no button's value is"))
             if helpline.phone and not PHONE.match(helpline.phone):
                 errors.append(Problem("content/helplines.yaml", line, f"{country}: malformed phone number '{helpline.phone}'"))
             for lang in content.languages:

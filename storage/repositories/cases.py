@@ -1,6 +1,7 @@
 """Cases: creation with unique numbers, lookups by every handle staff or child hold, and sweeps."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -8,12 +9,13 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, lite
 
 from storage.errors import DuplicateNumber, NotFound
 from storage.inline_sqlite import prepared
-from storage.models import CaseMessageRow, CaseRow, table
+from storage.models import AuditRow, CaseMessageRow, CaseRow, table
 from storage.records import Case
 from storage.repositories.base import Repository
 from storage.values import FINISHED, CaseKind, CaseStatus
 
 T = table(CaseRow)
+A = table(AuditRow)
 WRITABLE = frozenset(T.c.keys()) - {"id"}
 REQUIRED = frozenset({"number", "kind", "channel", "language", "country", "consent"})
 
@@ -31,13 +33,37 @@ _BY_POLICE_TOPIC = _newest_where(T.c.police_topic_id == bindparam("topic_id"))
 _BY_RECEIPT = _newest_where(T.c.receipt_hash == bindparam("receipt_hash"))
 # Every step asks for the child's open case: the finished statuses are written into the SQL, since an
 # IN list of bound values is re-rendered on every execution.
-_OPEN_FOR = _newest_where(
+_OF_CHILD_OPEN = (
     T.c.conversation_key == bindparam("conversation_key"),
     *(T.c.status != literal_column(f"'{status}'") for status in sorted(FINISHED)),
+)
+_OPEN_FOR = _newest_where(*_OF_CHILD_OPEN)
+
+
+def _last_by_staff(column: Any) -> Any:
+    """The newest audit entry of the case written by a staff member (children's have no actor id)."""
+    newest = select(column).where(A.c.case_id == T.c.id, A.c.actor_id.is_not(None)).order_by(A.c.id.desc())
+    return newest.limit(1).scalar_subquery()
+
+
+# A child's every step reads their open cases, with what staff did last on each (the news /mycase lists).
+_OPEN_WITH_NEWS = prepared(
+    select(T, _last_by_staff(A.c.action).label("staff_action"), _last_by_staff(A.c.at).label("staff_at"))
+    .where(*_OF_CHILD_OPEN)
+    .order_by(T.c.id)
 )
 _LATEST_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"))
 # SET takes the columns present in the parameters (besides "case_id"); each set of columns compiles once.
 _UPDATE = prepared(update(T).where(T.c.id == bindparam("case_id")).returning(*T.c))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCaseNews:
+    """An open case and the last thing staff did on it: an audit action ("answer", "take"…) and when."""
+
+    case: Case
+    staff_action: str | None
+    staff_at: datetime | None
 
 
 class Cases(Repository):
@@ -80,6 +106,16 @@ class Cases(Repository):
     async def open_for(self, conversation_key: str) -> Case | None:
         """The newest case of that conversation that is neither closed nor spam."""
         return await self._newest(_OPEN_FOR, {"conversation_key": conversation_key})
+
+    async def open_with_news(self, conversation_key: str) -> list[OpenCaseNews]:
+        """Every case of that conversation that is neither closed nor spam, oldest first, with its news."""
+        rows = await self._session.execute(_OPEN_WITH_NEWS, {"conversation_key": conversation_key})
+        news = []
+        for row in rows:
+            values = dict(row._mapping)
+            action, at = values.pop("staff_action"), values.pop("staff_at")
+            news.append(OpenCaseNews(self._case(values), action, at))
+        return news
 
     async def latest_for(self, conversation_key: str) -> Case | None:
         """The newest case of that conversation, whatever its status (for the child's rating)."""
@@ -167,7 +203,9 @@ class Cases(Repository):
         return [self._record(row) for row in await self._session.execute(statement)]
 
     def _record(self, row: Row[Any]) -> Case:
-        values = dict(row._mapping)
+        return self._case(dict(row._mapping))
+
+    def _case(self, values: dict[str, Any]) -> Case:
         values["answers"] = self._unseal(values["answers"])
         values["kind"] = CaseKind(values["kind"])
         values["status"] = CaseStatus(values["status"])
