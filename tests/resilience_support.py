@@ -174,15 +174,19 @@ class Phone:
     async def tell(self, what: str, *, urgent_words: bool = False, via_help: bool = False, photos: int = 0) -> None:
         """The report up to the summary: nothing has left the bot yet."""
         self.send("/help" if via_help else "/start")
-        if via_help:
+        if via_help:  # "Are you safe right now?" "No": the report will be urgent
+            await self.press("help.safe_no")
             await self.press("help.tell")
         else:
             await self.press("menu.report")
         await self.press("category.bullying")
         await self.expect_key("report.what")
         self.send(what)
-        if urgent_words:
+        if urgent_words:  # words of danger are never kept as an answer: once safe, the child tells it again
             await self.press("crisis.continue")
+            await self.expect_key("report.what")
+            what = "He keeps writing to me at night."
+            self.send(what)
         await self.press("platform.instagram")
         for key in ("when.week", "answer.yes", "who.known", "who.peer", "age.middle"):
             await self.press(key)

@@ -12,6 +12,8 @@ from bot.app import App, build_app, run_app
 from bot.settings import Settings, load_settings
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 
+# The tests' own small, fixed content (tests/content/README.md): admins may change content/ freely.
+TEST_CONTENT = Path(__file__).resolve().parent / "content"
 TOKEN = "123456:TEST-TOKEN"
 OPERATOR = -1001000000001
 POLICE = -1001000000002
@@ -22,7 +24,7 @@ def bot_settings(tmp_path: Path, tg: FakeTelegram, **overrides: Any) -> Settings
     values: dict[str, Any] = dict(
         _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=tg.base_url, operator_chat_id=OPERATOR,
         police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=tmp_path, web_port=0,
-        database_url=f"sqlite:///{tmp_path / 'oberih.db'}", default_language="en",
+        database_url=f"sqlite:///{tmp_path / 'oberih.db'}", default_language="en", content_dir=TEST_CONTENT,
         rate_global_per_second=1000, rate_chat_per_second=1000, rate_group_per_minute=100000,
     )
     values.update(overrides)

@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 
 from bot.privacy import load_privacy
-from bot.settings import load_settings
 from dialogs.engine import Engine
 from dialogs.validate import load_content
 from storage import Database, OutboxStatus
 from tests.resilience_support import WAIT, Phone, ScriptedTelegram, cards_in, received
-from tests.support import ADMIN, OPERATOR, TOKEN, staff_world
+from tests.support import ADMIN, OPERATOR, TEST_CONTENT, TOKEN, staff_world
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = 650
@@ -39,8 +38,7 @@ async def tg():
 
 @pytest.fixture
 def engine() -> Engine:
-    settings = load_settings(_env_file=None)
-    return Engine(load_content(settings.content_dir), "UA", "en")
+    return Engine(load_content(TEST_CONTENT), "UA", "en")
 
 
 class BotProcess:
@@ -58,7 +56,7 @@ class BotProcess:
             TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.base_url, OPERATOR_CHAT_ID=str(OPERATOR),
             ADMIN_IDS=str(ADMIN), DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{self.db_path}",
             WEB_PORT="0", DEFAULT_LANGUAGE="en", RATE_GLOBAL_PER_SECOND="1000", RATE_CHAT_PER_SECOND="1000",
-            RATE_GROUP_PER_MINUTE="100000", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1",
+            RATE_GROUP_PER_MINUTE="100000", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", CONTENT_DIR=str(TEST_CONTENT),
         )
 
     @property
@@ -236,7 +234,7 @@ async def test_a_consented_report_reaches_the_operator_chat_once_across_kills_mi
     assert number in confirmation.text
     await tg.wait_for(lambda t: cards_in(t, OPERATOR, engine, number), WAIT, "the card")
     child.send("One more thing: they made a fake account of me")
-    await child.expect_key("relay.sent")
+    await child.expect_key("relay.sent", case_number=number)
     await tg.wait_for(lambda t: any("fake account" in (m.text or "") for m in t.sent_to(OPERATOR)), WAIT, "relay")
     await bot.drained()
     code, _ = await bot.terminate()
@@ -248,7 +246,7 @@ async def test_a_consented_report_reaches_the_operator_chat_once_across_kills_mi
     assert len([m for m in tg.sent_to(OPERATOR) if "fake account" in (m.text or "")]) == 1
     counts = received(tg, CHILD)
     assert_each_once(counts)
-    assert sum(n for text, n in counts.items() if number in text) == 1  # "your report is sent", once
+    assert counts[confirmation.text] == 1  # "your report is sent", once
     [case], items = await bot.stored()
     assert case.operator_topic_id == topic.thread_id and case.operator_card_message_id == card.message_id
     assert all(item.status == OutboxStatus.SENT for item in items)

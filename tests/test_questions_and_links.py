@@ -99,9 +99,12 @@ async def test_a_bad_link_is_refused_kindly_and_a_good_one_arrives_inert(world, 
     await child.press("common.skip")
     await child.press("summary.correct")
     await child.press("link_consent.counsellor")
-    assert "cyberpolice" in child.texts()[-1].lower() or "ticket" in child.texts()[-1].lower()
+    await child.press("reply.no")
+    sent = child.texts()[-1].lower()
+    assert "cyberpolice" in sent and "takeitdown" not in sent and "stopcrime" not in sent  # only csam needs those
     card = card_of(tg)
     assert "free-skins" in card.text and "https://" not in card.text and "example.com" not in card.text
+    assert app.engine.say("en", "operator.reply.no") in card.text  # as the child answered
     assert card.params["link_preview_options"]["is_disabled"] is True
     assert not [e for e in card.data.get("entities", []) if e["type"] in ("url", "text_link", "mention")]
     assert tg.topics(POLICE) == []
@@ -116,6 +119,7 @@ async def test_a_link_report_reaches_police_when_the_child_allows_it(world, tg):
     await child.press("common.skip")
     await child.press("summary.correct")
     await child.press("link_consent.police")
-    assert len(tg.topics(POLICE)) == 1
+    await child.press("reply.yes")
+    assert "takeitdown" in child.texts()[-1].lower() and len(tg.topics(POLICE)) == 1
     police_card = card_of(tg, POLICE)
     assert "recruiter_for_kids" in police_card.text and "@recruiter" not in police_card.text

@@ -4,6 +4,7 @@ jump the queue when the operator chat's allowance is used up (DESIGN rule 3 and 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from typing import Any
 
@@ -86,7 +87,7 @@ async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_
         async def agree_and_add(n: int, child: Phone) -> Any:
             confirmation = await child.agree()
             child.send(f"Something more from child {n}")
-            await child.expect_key("relay.sent")
+            await child.expect_key("relay.sent", case_number=re.search(r"\d{6}", confirmation.text)[0])
             return confirmation
 
         confirmations = await asyncio.gather(*(agree_and_add(n, child) for n, child in enumerate(children)))

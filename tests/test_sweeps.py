@@ -24,6 +24,7 @@ from tests.resilience_support import Phone, drained, received
 from tests.support import (
     ADMIN,
     OPERATOR,
+    TEST_CONTENT,
     Child,
     Staff,
     bot_settings,
@@ -216,7 +217,7 @@ def key(app: App, child: Child) -> str:
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: MovableClock) -> AsyncIterator[tuple[Database, Sweeps]]:
-    settings = load_settings(_env_file=None, data_dir=tmp_path, default_language="en",
+    settings = load_settings(_env_file=None, data_dir=tmp_path, default_language="en", content_dir=TEST_CONTENT,
                              database_url=f"sqlite:///{tmp_path / 'sweeps.db'}")
     database = Database(settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
     await database.start()

@@ -17,6 +17,7 @@ from bot.app import App, build_app, run_app
 from bot.settings import load_settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.viber_api import FakeViber, event, message_event, signed_event, text_event, user
+from tests.support import TEST_CONTENT
 
 VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
 OPERATOR = -1001234567890
@@ -95,7 +96,7 @@ async def world(tmp_path) -> AsyncIterator[World]:
             viber_webhook_url=f"http://127.0.0.1:{port}/viber", web_port=port, data_dir=tmp_path,
             database_url=f"sqlite:///{tmp_path / 'oberih.db'}", data_key=Fernet.generate_key().decode(),
             id_pepper="test-pepper", rate_global_per_second=1000, rate_chat_per_second=1000,
-            rate_group_per_minute=100000,
+            rate_group_per_minute=100000, content_dir=TEST_CONTENT,
         )
         app = await build_app(settings)
         stop = asyncio.Event()
