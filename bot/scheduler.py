@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.outbox import Kind, Outbox
 from dialogs.engine import Engine
 from dialogs.model import State
+from dialogs.steps import BuiltinStep
 from storage import ConcurrentUpdate
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Sweeps:
             state.clear_draft()
             state.expired = True
             if self.engine.is_draft_step(state.step):
-                state.step = "menu"
+                state.step = BuiltinStep.MENU
             try:
                 await tx.conversations.save(conversation.key, conversation.channel, state.to_dict(),
                                             expected_version=conversation.version)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dialogs.content import Content, StepKind
+from dialogs.steps import SpecialTarget
 
 
 def flow_diagrams(content: Content, lang: str = "en") -> str:
@@ -31,7 +32,10 @@ def flow_diagrams(content: Content, lang: str = "en") -> str:
 
 
 def _node(target: str) -> str:
-    return {"@resume": "RESUME((resume))", "@back": "BACK((back))"}.get(target, target)
+    if target in set(SpecialTarget):
+        name = target.removeprefix("@")
+        return f"{name.upper()}(({name.replace('_', ' ')}))"
+    return target
 
 
 def _quote(text: str) -> str:
