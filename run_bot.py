@@ -53,7 +53,7 @@ def main() -> int:
 
 
 def _check(settings) -> int:
-    errors, warnings = check_content(settings.content_dir)
+    errors, warnings = check_content(settings.content_dir, settings.default_language)
     for warning in warnings:
         print(f"warning: {warning}")
     for error in errors:

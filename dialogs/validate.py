@@ -148,7 +148,7 @@ def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warni
                 warnings.append(Problem(file, line, f"text '{key}' is not in {reference}.yaml"))
             elif other is not None and _slots(other) != slots:
                 errors.append(Problem(file, line, f"text '{key}' uses slots {sorted(slots)} but {reference}.yaml uses {sorted(_slots(other))}"))
-            for same_as in compared:
+            for same_as in compared if lang != reference else ():  # the reference is what others translate
                 if same_as != lang and value == content.texts[same_as].get(key) and _worth_translating(content, key):
                     warnings.append(Problem(file, line, f"text '{key}' is the same as in {same_as}.yaml: untranslated?"))
                     break

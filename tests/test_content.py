@@ -120,3 +120,97 @@ def test_a_bad_reload_keeps_the_old_content_live(content_copy):
     edit(content_copy / "texts/en.yaml", "What would you like to do?", "What shall we do?")
     assert app.reload_content() == []
     assert app.engine.say("en", "menu.text") == "What shall we do?"
+
+
+def test_a_syntax_error_is_reported_alone_not_with_its_knock_on_effects(content_copy):
+    path = content_copy / "texts/lv.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("menu:\n", "menu:\n  text: [unclosed\n", 1),
+                    encoding="utf-8")
+    errors, warnings = check_content(content_copy)
+    assert len(errors) == 1 and "texts/lv.yaml" in str(errors[0]) and "not valid YAML" in str(errors[0])
+    assert warnings == []
+
+
+@pytest.mark.parametrize(("key", "value", "flagged"), [
+    ("common.skip", "Skip ➡️", True),  # short, but a real sentence left in English
+    ("menu.text", "What would you like to do?", True),
+    ("age.young", "9–12", False),  # no letters
+    ("exit.neutral", "👋", False),
+])
+def test_untranslated_texts_are_flagged_at_any_length_but_not_numbers_or_emoji(content_copy, key, value, flagged):
+    group, name = key.split(".")
+    path = content_copy / "texts/sq.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"\n{group}:\n")
+    line_start = text.index(f"\n  {name}: ", start) + 1
+    line_end = text.index("\n", line_start)
+    path.write_text(text[:line_start] + f'  {name}: "{value}"' + text[line_end:], encoding="utf-8")
+    _, warnings = check_content(content_copy)
+    assert any(f"'{key}'" in str(w) and "untranslated" in str(w) for w in warnings) is flagged
+
+
+def test_a_text_copied_from_the_default_language_is_flagged_too(content_copy):
+    edit(content_copy / "texts/lv.yaml", 'continue: "Turpināt ➡️"', 'continue: "Далі ➡️"')
+    _, warnings = check_content(content_copy, default_language="uk")
+    assert any("'common.continue'" in str(w) and "uk.yaml" in str(w) for w in warnings)
+
+
+def test_names_written_alike_in_every_language_are_not_flagged():
+    _, warnings = check_content(CONTENT)
+    assert not any("platform.instagram" in str(w) for w in warnings)
+
+
+def test_a_summarised_answer_without_staff_wording_is_an_error(content_copy):
+    edit(content_copy / "texts/staff/en.yaml", '    category: "Kind of harm"\n', "")
+    edit(content_copy / "texts/staff/uk.yaml", "      sextortion: ", "      sextortion_typo: ")
+    found = messages(content_copy)
+    assert any("staff/en.yaml" in m and "'operator.field.category'" in m for m in found)
+    assert any("staff/uk.yaml" in m and "'operator.value.category.sextortion'" in m for m in found)
+
+
+def test_a_helpline_only_for_an_unknown_answer_is_an_error(content_copy):
+    edit(content_copy / "helplines.yaml", "      only_for: [csam]", "      only_for: [cssam]")
+    assert any("helplines.yaml:" in m and "cssam" in m for m in messages(content_copy))
+
+
+def test_a_case_list_without_next_and_a_step_named_like_the_bots_buttons_are_errors(content_copy):
+    edit(content_copy / "flows/case.yaml", "    next: case_add\n", "")
+    edit(content_copy / "flows/main.yaml", "  rated:\n", "  rate:\n")
+    found = messages(content_copy)
+    assert any("'my_case': a case_status step needs 'next'" in m for m in found)
+    assert any("'rate': this name is taken" in m for m in found)
+
+
+def test_the_tests_own_content_is_valid():
+    errors, _ = check_content(Path(__file__).resolve().parent / "content")
+    assert errors == []
+
+
+QUESTION = {"en": ("Have you told an adult you trust?", "Told an adult", "Child told an adult"),
+            "uk": ("Чи знає про це дорослий, якому ти довіряєш?", "Дорослий знає", "Дорослий, якому дитина довіряє, знає"),
+            "lv": ("Vai kāds pieaugušais, kuram uzticies, par to zina?", "Pieaugušais zina", "Pieaugušais, kuram bērns uzticas, zina"),
+            "sq": ("A i ke treguar një të rrituri që i beson?", "I tregoi një të rrituri", "Fëmija i tregoi një të rrituri")}
+
+
+def test_adding_a_question_as_content_readme_describes_works_everywhere(content_copy):
+    """The recipe in content/README.md, followed to the letter: the checker is content and a child meets the question."""
+    from dialogs.engine import Engine
+    from tests.dialog_walk import explore
+
+    step = ('  told_adult:\n    text: report.told_adult\n    field: told_adult\n    summary: summary.told_adult\n'
+            '    optional: true\n    next: evidence\n    buttons:\n      - [{label: answer.yes, value: "yes", goto: evidence},'
+            ' {label: answer.no, value: "no", goto: evidence}]\n\n')
+    report = content_copy / "flows/report.yaml"
+    text = report.read_text(encoding="utf-8")
+    age = text[text.index("  age_group:\n"):text.index("  evidence:\n")]
+    report.write_text(text.replace(age, age.replace("evidence", "told_adult") + step), encoding="utf-8")
+    for lang, (question, label, staff) in QUESTION.items():
+        edit(content_copy / f"texts/{lang}.yaml", "\nreport:\n", f'\nreport:\n  told_adult: "{question}"\n')
+        edit(content_copy / f"texts/{lang}.yaml", "\nsummary:\n", f'\nsummary:\n  told_adult: "{label}"\n')
+        edit(content_copy / f"texts/staff/{lang}.yaml", "  field:\n", f'  field:\n    told_adult: "{staff}"\n')
+    assert check_content(content_copy) == ([], [])
+    engine = Engine(load_content(content_copy), "UA", "en")
+    samples, _ = explore(engine)
+    assert "told_adult" in samples
+    answers = {"category": "bullying", "told_adult": "no"}
+    assert "Child told an adult: no" in engine.render.staff_summary("en", answers)
