@@ -277,7 +277,9 @@ def _open_case(news: OpenCaseNews) -> OpenCase:
     case = news.case
     kind = NewsKind.MESSAGE if news.staff_action == "answer" else NewsKind.CHANGE if news.staff_action else NewsKind.SENT
     when = news.staff_at if news.staff_at else case.created_at
-    return OpenCase(case.number, case.status, case.reply_wanted, case.category, case.kind, kind, when.date())
+    # A link report's kind (e.g. abuse material) is its category for the dialog: no picture is taken for it.
+    category = case.category or case.answers.get("link_kind")
+    return OpenCase(case.number, case.status, case.reply_wanted, category, case.kind, kind, when.date())
 
 
 def _normalise(code: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dialogs.content import Content, Helpline, Step, StepKind
+from dialogs.content import ButtonSpec, Content, Helpline, Step, StepKind
 from dialogs.model import Button, Context, OpenCase, Say, State
 
 MAX_SUMMARY_VALUE = 300
@@ -55,9 +55,9 @@ class Renderer:
 
     def case_line(self, lang: str, case: OpenCase) -> str:
         kind = self.text(lang, f"mycase.kind.{case.kind}")
-        category = self.field_step("category")
-        if case.category and category is not None:
-            kind = f"{kind} · {self.answer(lang, category, case.category)}"
+        chosen = _chosen(self.field_step("category"), case.category)
+        if chosen is not None:
+            kind = f"{kind} · {self.text(lang, chosen.label)}"
         news_on = f"{case.news_on:%d.%m.%Y}" if case.news_on else ""
         news = self.text(lang, f"mycase.news.{case.news}", date=news_on)
         return self.text(lang, "mycase.line", case_number=case.number, kind=kind, status=self.status(lang, case),
@@ -150,8 +150,9 @@ def fill(template: str, slots: dict[str, Any]) -> str:
     return template.format_map(_KeepMissing(slots))
 
 
-def _chosen(step: Step, value: Any):
-    return next((b for row in step.buttons for b in row if b.value is not None and b.value == value), None)
+def _chosen(step: Step | None, value: Any) -> ButtonSpec | None:
+    buttons = step.buttons if step is not None else ()
+    return next((b for row in buttons for b in row if b.value is not None and b.value == value), None)
 
 
 def _line(helpline: Helpline, lang: str) -> str:

@@ -55,6 +55,11 @@ def test_every_step_leads_on_to_a_sent_report_or_the_menu(step):
     pytest.fail(f"from {step} no way leads to a sent report or the menu")
 
 
+def test_every_message_on_every_path_is_complete():
+    for sample in SAMPLES.values():
+        assert all(say.text.strip() and "{" not in say.text for say in sample.said), sample.state.step
+
+
 @pytest.mark.parametrize("step", STANDING)
 def test_back_and_stop_work_at_every_step_and_lose_nothing(step):
     sample = at(step)

@@ -194,3 +194,19 @@ async def test_the_staff_card_carries_no_sentence_written_for_the_child(app, tg)
     assert not [words for words in child_words if words in card]
     for key in ("operator.value.category.sextortion", "operator.value.who.known", "operator.field.age_group"):
         assert app.engine.say("en", key) in card
+
+
+async def test_a_picture_sent_after_an_abuse_material_link_report_is_never_passed_on(app, tg):
+    child = Child(app, tg, 1212)
+    await child.send("/link")
+    await child.press("link_kind.csam")
+    await child.press("common.continue")
+    await child.send("t.me/some_channel")
+    for key in ("common.skip", "common.skip", "summary.correct", "link_consent.counsellor", "reply.yes"):
+        await child.press(key)
+    number = tg.topics(OPERATOR)[-1].name.split(" · ")[0]
+    before = topic_texts(tg, number)
+    await child.send("/menu")
+    await child.send_photo()
+    assert child.texts()[-1] == child.label("images.not_here") and tg.calls_of("deleteMessages")
+    assert topic_texts(tg, number) == before
