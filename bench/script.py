@@ -68,8 +68,9 @@ def report_script(engine: Engine, lang: str = "en") -> list[Action]:
             event = Incoming(EventKind.BUTTON, text=buttons[shown], language_hint=lang)
         outcome = engine.handle(state, event, Context())
         actions = outcome.actions
-        if any(isinstance(action, SubmitCase) for action in actions):  # the bot's answer names the new case
-            outcome = engine.handle(outcome.state, CaseSubmitted("000000", "a-b-c"), Context())
+        if any(isinstance(action, SubmitCase) for action in actions):
+            # The bot's answer names the new case: a number and a code that any text matches.
+            outcome = engine.handle(outcome.state, CaseSubmitted("{case_number}", "{receipt_code}"), Context())
             actions += outcome.actions
         says = [action for action in actions if isinstance(action, Say)]
         if not says:

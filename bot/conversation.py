@@ -19,10 +19,8 @@ from dialogs.actions import (
 from dialogs.engine import Engine
 from dialogs.model import Context, EventKind, Incoming, NewsKind, OpenCase, Say, State
 from dialogs.payloads import RATINGS
-from storage import KEEP, DuplicateNumber, Transaction
-from storage.records import Case
+from storage import FINISHED, KEEP, Case, CaseKind, CaseStatus, Consent, DuplicateNumber, Transaction
 from storage.repositories.cases import OpenCaseNews
-from storage.values import FINISHED, CaseKind, CaseStatus
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +197,7 @@ class _Turn:
             except DuplicateNumber:
                 continue
         await self.service.outbox.case_card(tx, case)
-        if action.kind == CaseKind.LINK and action.consent == "police":
+        if action.kind == CaseKind.LINK and action.consent == Consent.POLICE:
             await self.service.outbox.case_card(tx, case, target="police")  # the child allowed it
         await tx.audit.add(case.id, "child", None, "submitted")
         log.info("case submitted", extra={"case": case.number, "urgent": action.urgent})

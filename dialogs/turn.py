@@ -40,6 +40,7 @@ class Turn(Moves):
         state.history = [step for step in state.history if step in steps]
         state.resume = state.resume if state.resume in steps else None
         state.return_to = state.return_to if state.return_to in steps else None
+        state.restart_at = state.restart_at if state.restart_at in steps else None
         if state.step is not None and state.step not in steps:
             state.step = None
             self.say("common.step_gone")
@@ -112,12 +113,11 @@ class Turn(Moves):
 
     def _on_outside_button(self, namespace: str, token: str) -> None:
         value, number = split_case(token)
-        if number is not None and not self._open(number) and namespace == OutsideButton.CONVERT:
-            self._old_button()
-        elif namespace == OutsideButton.RATE and value.isdigit() and int(value) in RATINGS:
+        if namespace == OutsideButton.RATE and value.isdigit() and int(value) in RATINGS:
             self.actions.append(RateCase(int(value), number))
             self.go(BuiltinStep.RATED)
-        elif namespace == OutsideButton.CONVERT and value in ("yes", "no") and self.case is not None:
+        elif namespace == OutsideButton.CONVERT and value in ("yes", "no") \
+                and (self._open(number) if number else self.case is not None):
             self.actions.append(ConvertCase(value == "yes", number))
             self.go(BuiltinStep.CONVERT_ANSWERED)
         else:
@@ -145,7 +145,7 @@ class Turn(Moves):
         media, step = event.media, self.step
         assert media is not None
         if media.kind in IMAGE_KINDS and self._images_forbidden():
-            # No intimate image is kept or forwarded (docs/ARCHITECTURE.md); tell the child why, kindly.
+            # No intimate image is ever kept or forwarded: delete it, and tell the child why, kindly.
             self.actions.append(DeleteIncoming())
             self.say("images.not_here", self.buttons_here())
         elif step is not None and step.kind is StepKind.RELAY and step.input in (InputKind.MEDIA, InputKind.ANY):

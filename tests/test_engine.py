@@ -10,10 +10,10 @@ from dialogs.actions import (
     ConvertCase, DeleteIncoming, FlagUrgent, RelayToCase, SubmitCase, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
 from dialogs.engine import Engine
-from dialogs.model import Context, EventKind, Incoming, MediaKind, MediaRef, OpenCase, State
+from dialogs.model import Context, EventKind, Incoming, MediaKind, MediaRef, OpenCase, Say, State
 from dialogs.payloads import payload
 from dialogs.validate import load_content
-from tests.dialog_walk import CASE, Walk, run
+from tests.dialog_walk import CASE, Walk
 from tests.support import TEST_CONTENT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,7 +263,7 @@ def test_screenshots_are_kept_and_an_album_is_acknowledged_once(engine):
     walk = to_step(engine, "bullying", "screenshots")
     first = walk.photo("f1", "album")
     second = walk.photo("f2", "album")
-    assert len([a for a in first if a.__class__.__name__ == "Say"]) == 1 and not second
+    assert len([a for a in first if isinstance(a, Say)]) == 1 and not second
     assert len(walk.state.media) == 2
 
 

@@ -230,6 +230,22 @@ async def test_case_update_and_open_for(db: Database, clock: FakeClock) -> None:
         assert await tx.cases.count_by_status() == {"closed": 1, "spam": 1}
 
 
+async def test_open_cases_come_oldest_first_with_what_staff_did_last(db: Database, clock: FakeClock) -> None:
+    first = await new_case(db, "100011", conversation_key="k2")
+    second = await new_case(db, "100012", conversation_key="k2")
+    await new_case(db, "100013", conversation_key="k2", status=CaseStatus.CLOSED)
+    async with db.transaction() as tx:
+        await tx.audit.add(first, "Olena", 800003, "take")
+        await tx.audit.add(first, "child", None, "urgent")  # the child's own doings are no news
+    clock.advance(minutes=5)
+    async with db.transaction() as tx:
+        await tx.audit.add(first, "Olena", 800003, "answer", "operator")
+    async with db.transaction() as tx:
+        listed = await tx.cases.open_with_news("k2")
+    assert [(n.case.id, n.staff_action, n.staff_at) for n in listed] == [(first, "answer", clock.now),
+                                                                        (second, None, None)]
+
+
 async def test_detach_conversation(db: Database) -> None:
     ids = [await new_case(db, f"20000{n}", conversation_key="child") for n in range(2)]
     other = await new_case(db, "300000", conversation_key="someone-else")
