@@ -116,7 +116,8 @@ class Oberih:
         self.args = args
 
     async def start(self) -> None:
-        from bot.app import build_app, run_app
+        from app.build import build
+        from app.run import serve
         from bot.settings import load_settings
 
         data_dir = Path(self.args.data_dir)
@@ -125,15 +126,15 @@ class Oberih:
             police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=data_dir, web_port=0,
             database_url=self.args.database or f"sqlite:///{data_dir / 'oberih.db'}",
             default_language="en", log_level="WARNING", **RAISED_LIMITS)
-        self.app = await build_app(settings)
-        # As run_bot.py does between build_app and run_app: what start-up built lives as long as the
+        self.app = await build(settings)
+        # As run_bot.py does between build and serve: what start-up built lives as long as the
         # process, so it is kept out of every garbage collection.
         gc.collect()
         gc.freeze()
         self.sql = {"commits": 0, "rollbacks": 0}
         self._count_sql(self.app.db.engine.sync_engine)
         self.stop_event = asyncio.Event()
-        self.task = asyncio.create_task(run_app(self.app, self.stop_event))
+        self.task = asyncio.create_task(serve(self.app, self.stop_event))
         for _ in range(1000):
             if self.task.done():
                 self.task.result()  # raises the start-up error
@@ -198,7 +199,7 @@ class Oberih:
         while loop.time() < deadline:
             async with self.app.db.transaction() as tx:
                 busy = await tx.inbox.depth() or await tx.outbox.depth()
-            if not busy and not self.app.worker._in_flight and not self.app.db.calls_running:
+            if not busy and not self.app.worker.pool.in_flight and not self.app.db.calls_running:
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.outbox import Kind, Outbox
+from bot.outbox import Outbox
+from bot.settings import Settings
 from dialogs.engine import Engine
+from storage import FINISHED, Case, CaseKind, CaseStatus, Consent, Kind, Outcome, Role, Target, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -24,37 +26,39 @@ class CaseAction(StrEnum):
     CONVERT = "convert"  # asks the child whether their question may become a report
 
 
-OUTCOMES = ("advice", "referred", "escalated", "no_answer", "spam")
+OUTCOMES = tuple(Outcome)
+ADMIN, MODERATOR, COUNSELLOR = Role.ADMIN, Role.MODERATOR, Role.COUNSELLOR
+NEW, ACCEPTED, ASSIGNED, ESCALATED = CaseStatus.NEW, CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.ESCALATED
 
-ALLOWED: dict[CaseAction, frozenset[str]] = {
-    CaseAction.ACCEPT: frozenset({"admin", "moderator"}),
-    CaseAction.SPAM: frozenset({"admin", "moderator"}),
-    CaseAction.URGENT: frozenset({"admin", "moderator", "counsellor"}),
-    CaseAction.TAKE: frozenset({"admin", "counsellor"}),
-    CaseAction.ESCALATE: frozenset({"admin", "counsellor"}),
-    CaseAction.CLOSE: frozenset({"admin", "moderator", "counsellor"}),
-    CaseAction.OUTCOME: frozenset({"admin", "moderator", "counsellor"}),
-    CaseAction.CANCEL: frozenset({"admin", "moderator", "counsellor"}),
-    CaseAction.CONVERT: frozenset({"admin", "counsellor"}),
+ALLOWED: dict[CaseAction, frozenset[Role]] = {
+    CaseAction.ACCEPT: frozenset({ADMIN, MODERATOR}),
+    CaseAction.SPAM: frozenset({ADMIN, MODERATOR}),
+    CaseAction.URGENT: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
+    CaseAction.TAKE: frozenset({ADMIN, COUNSELLOR}),
+    CaseAction.ESCALATE: frozenset({ADMIN, COUNSELLOR}),
+    CaseAction.CLOSE: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
+    CaseAction.OUTCOME: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
+    CaseAction.CANCEL: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
+    CaseAction.CONVERT: frozenset({ADMIN, COUNSELLOR}),
 }
 # Which statuses each action applies to; a press on an outdated card does nothing harmful.
-FROM_STATUS: dict[CaseAction, frozenset[str]] = {
-    CaseAction.ACCEPT: frozenset({"new"}),
-    CaseAction.SPAM: frozenset({"new", "accepted"}),
-    CaseAction.URGENT: frozenset({"new", "accepted", "assigned", "escalated"}),
-    CaseAction.TAKE: frozenset({"new", "accepted", "assigned"}),
-    CaseAction.ESCALATE: frozenset({"assigned"}),
-    CaseAction.CLOSE: frozenset({"assigned", "escalated", "accepted"}),
-    CaseAction.OUTCOME: frozenset({"assigned", "escalated", "accepted"}),
-    CaseAction.CANCEL: frozenset({"new", "accepted", "assigned", "escalated"}),
-    CaseAction.CONVERT: frozenset({"assigned"}),
+FROM_STATUS: dict[CaseAction, frozenset[CaseStatus]] = {
+    CaseAction.ACCEPT: frozenset({NEW}),
+    CaseAction.SPAM: frozenset({NEW, ACCEPTED}),
+    CaseAction.URGENT: frozenset({NEW, ACCEPTED, ASSIGNED, ESCALATED}),
+    CaseAction.TAKE: frozenset({NEW, ACCEPTED, ASSIGNED}),
+    CaseAction.ESCALATE: frozenset({ASSIGNED}),
+    CaseAction.CLOSE: frozenset({ASSIGNED, ESCALATED, ACCEPTED}),
+    CaseAction.OUTCOME: frozenset({ASSIGNED, ESCALATED, ACCEPTED}),
+    CaseAction.CANCEL: frozenset({NEW, ACCEPTED, ASSIGNED, ESCALATED}),
+    CaseAction.CONVERT: frozenset({ASSIGNED}),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
     user_id: int
-    role: str
+    role: Role
     alias: str
 
 
@@ -67,7 +71,7 @@ class Refused(Exception):
 
 
 class Casework:
-    def __init__(self, engine: Engine, outbox: Outbox, settings: Any) -> None:
+    def __init__(self, engine: Engine, outbox: Outbox, settings: Settings) -> None:
         self.engine, self.outbox, self.settings = engine, outbox, settings
 
     @property
@@ -75,14 +79,14 @@ class Casework:
         """Staff read the deployment's language (DEFAULT_LANGUAGE)."""
         return self.engine.default_language
 
-    async def actor(self, tx: Any, user_id: int) -> Actor | None:
+    async def actor(self, tx: Transaction, user_id: int) -> Actor | None:
         """The staff member behind a Telegram user id, or None for everyone else."""
         member = await tx.staff.get(user_id)
         if user_id in self.settings.admin_ids:
-            return Actor(user_id, "admin", member.alias if member else "Admin")
-        return Actor(user_id, str(member.role), member.alias) if member else None
+            return Actor(user_id, Role.ADMIN, member.alias if member else "Admin")
+        return Actor(user_id, member.role, member.alias) if member else None
 
-    async def act(self, tx: Any, actor: Actor, case: Any, action: CaseAction, argument: str = "") -> Any:
+    async def act(self, tx: Transaction, actor: Actor, case: Case, action: CaseAction, argument: str = "") -> Case:
         """Apply a card button; returns the updated case. Raises Refused."""
         if actor.role not in ALLOWED[action]:
             raise Refused("operator.refused")
@@ -92,24 +96,24 @@ class Casework:
         changes: dict[str, Any] = {}
         notice, slots = None, {"alias": actor.alias}
         if action is CaseAction.ACCEPT:
-            changes, notice = {"status": "accepted", "accepted_at": now}, "operator.notice.accepted"
+            changes, notice = {"status": ACCEPTED, "accepted_at": now}, "operator.notice.accepted"
         elif action is CaseAction.SPAM:
-            changes = {"status": "spam", "outcome": "spam", "closed_at": now, "assignee_id": actor.user_id}
+            changes = {"status": CaseStatus.SPAM, "outcome": Outcome.SPAM, "closed_at": now, "assignee_id": actor.user_id}
         elif action is CaseAction.URGENT:
             if case.urgent:
                 return case
             changes, notice = {"urgent": True}, "operator.notice.marked_urgent"
         elif action is CaseAction.TAKE:
-            if case.assignee_id is not None and case.assignee_id != actor.user_id and actor.role != "admin":
+            if case.assignee_id is not None and case.assignee_id != actor.user_id and actor.role is not ADMIN:
                 raise Refused("operator.refused")
-            changes = {"status": "assigned", "assignee_id": actor.user_id, "accepted_at": case.accepted_at or now}
+            changes = {"status": ASSIGNED, "assignee_id": actor.user_id, "accepted_at": case.accepted_at or now}
             notice = "operator.notice.taken"
         elif action is CaseAction.ESCALATE:
-            if case.consent != "police" or not self.settings.police_chat_id:
+            if case.consent != Consent.POLICE or not self.settings.police_chat_id:
                 raise Refused("operator.refused")
-            changes, notice = {"status": "escalated"}, "operator.notice.escalated"
+            changes, notice = {"status": ESCALATED}, "operator.notice.escalated"
         elif action is CaseAction.CONVERT:
-            if case.kind != "consultation" or case.conversation_key is None:
+            if case.kind is not CaseKind.CONSULTATION or case.conversation_key is None:
                 return case
             text = self.engine.say(case.language, "notice.convert_ask", case_number=case.number)
             await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text,
@@ -118,9 +122,9 @@ class Casework:
             await self.outbox.notice(tx, case, "operator.notice.convert_asked")
             return case
         elif action is CaseAction.OUTCOME:
-            if argument not in OUTCOMES:
+            if argument not in {outcome.value for outcome in Outcome}:
                 return case
-            changes = {"status": "closed", "outcome": argument, "closed_at": now}
+            changes = {"status": CaseStatus.CLOSED, "outcome": Outcome(argument), "closed_at": now}
             notice, slots["outcome"] = "operator.notice.closed", self.engine.say(self.lang, f"operator.outcome.{argument}")
         else:  # CLOSE and CANCEL only change the buttons on the card
             return case
@@ -131,50 +135,51 @@ class Casework:
         if notice:
             await self.outbox.notice(tx, case, notice, **slots)
         if action is CaseAction.ESCALATE:
-            await self.outbox.case_card(tx, case, target="police")
+            await self.outbox.case_card(tx, case, target=Target.POLICE)
         await self._tell_child(tx, case, action)
         return case
 
-    async def _tell_child(self, tx: Any, case: Any, action: CaseAction) -> None:
+    async def _tell_child(self, tx: Transaction, case: Case, action: CaseAction) -> None:
         # Status news goes only to a child who asked for an answer: a message from the bot could be
         # seen by someone the child fears, and they chose not to be contacted.
         if not case.reply_wanted or case.conversation_key is None:
             return
         key = {CaseAction.TAKE: "notice.taken", CaseAction.ESCALATE: "notice.escalated",
                CaseAction.OUTCOME: "notice.closed"}.get(action)
-        if key is None or (action is CaseAction.OUTCOME and case.outcome == "spam"):
+        if key is None or (action is CaseAction.OUTCOME and case.outcome == Outcome.SPAM):
             return
         text = self.engine.say(case.language, key, case_number=case.number)
         buttons = self.engine.rating_buttons(case.language) if action is CaseAction.OUTCOME else ()
         await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text, buttons)
 
-    async def answer_child(self, tx: Any, actor: Actor, case: Any, target: str, text: str | None,
+    async def answer_child(self, tx: Transaction, actor: Actor, case: Case, target: Target, text: str | None,
                            file: dict | None = None) -> str | None:
         """Send a staff message to the child; returns a notice key when it cannot be sent."""
-        if case.status in ("closed", "spam"):
+        if case.status in FINISHED:
             return "operator.notice.case_closed"
-        if target == "police":
-            if actor.role not in ("police", "admin"):
+        if target is Target.POLICE:
+            if actor.role not in (Role.POLICE, ADMIN):
                 return None
-            if not case.reply_wanted or case.consent != "police":
+            if not case.reply_wanted or case.consent != Consent.POLICE:
                 return "operator.notice.police_no_contact"
         else:
-            if actor.role not in ("counsellor", "admin") or (actor.role != "admin" and case.assignee_id != actor.user_id):
+            if actor.role not in (COUNSELLOR, ADMIN) or (actor.role is not ADMIN and case.assignee_id != actor.user_id):
                 return "operator.notice.not_holder"
             if not case.reply_wanted:
                 return "operator.notice.no_reply"
         if case.conversation_key is None:
             return "operator.notice.forgotten"
-        role = "police" if target == "police" else "counsellor"
+        role = "police" if target is Target.POLICE else "counsellor"
         if file is not None:
             # file: {"message_id", "kind", "file_ref"} of the staff message; Telegram copies it by id,
             # other channels fetch the file by its file_ref.
             signature = self.engine.say(case.language, f"notice.{role}_file")
-            payload = {"chat": target, **file, "caption": f"{signature}\n{text}" if text else signature}
+            payload = {"chat": target.value, **file, "caption": f"{signature}\n{text}" if text else signature,
+                       "lang": case.language}
             kind = Kind.STAFF_COPY
         else:
             payload = {"text": self.engine.say(case.language, f"notice.{role}_says", text=text or "")}
             kind = Kind.STAFF_TEXT
         await self.outbox.to_child(tx, case.channel, case.conversation_key, kind, payload, case_id=case.id)
-        await tx.audit.add(case.id, actor.alias, actor.user_id, "answer", target)
+        await tx.audit.add(case.id, actor.alias, actor.user_id, "answer", target.value)
         return None

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.outbox import Kind, Outbox
+from bot.outbox import Outbox
+from bot.settings import Settings
 from dialogs.engine import Engine
 from dialogs.model import State
-from storage import ConcurrentUpdate
+from storage import ConcurrentUpdate, Conversation, Database, Target, Transaction
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
@@ -22,7 +22,7 @@ SWEEP_LIMIT = 500
 
 
 class Sweeps:
-    def __init__(self, db: Any, engine: Engine, outbox: Outbox, settings: Any) -> None:
+    def __init__(self, db: Database, engine: Engine, outbox: Outbox, settings: Settings) -> None:
         self.db, self.engine, self.outbox, self.settings = db, engine, outbox, settings
 
     async def every_minute(self) -> None:
@@ -31,7 +31,7 @@ class Sweeps:
         await self.digest()
         async with self.db.transaction() as tx:
             await tx.outbox.stuck(tx.now)
-        self.outbox.wake.set()
+        self.outbox.nudge()
 
     async def every_hour(self) -> None:
         await self.expire_drafts()
@@ -40,7 +40,7 @@ class Sweeps:
             await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
             await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)
             await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
-        self.outbox.wake.set()
+        self.outbox.nudge()
 
     async def raise_unaccepted(self) -> None:
         """A new case nobody accepted within the SLA is raised in its topic, then to the admins."""
@@ -92,7 +92,7 @@ class Sweeps:
                 return
             after = (page[-1].updated_at, page[-1].key)
 
-    async def _expire(self, tx: Any, conversation: Any) -> None:
+    async def _expire(self, tx: Transaction, conversation: Conversation) -> None:
         state = State.from_dict(conversation.state)
         if state.has_draft:
             state.clear_draft()
@@ -115,10 +115,10 @@ class Sweeps:
                 if not await tx.cases.delete(case.id):
                     continue  # another process purged it first
                 await tx.stats.add(case)
-                for target in ("operator", "police"):
-                    topic = getattr(case, f"{target}_topic_id")
+                for target in (Target.OPERATOR, Target.POLICE):
+                    topic = case.topic(target).topic_id
                     if topic is not None:
-                        await self.outbox.general(tx, None, target=target, kind=Kind.DELETE_TOPIC, topic_id=topic)
+                        await self.outbox.delete_topic(tx, target, topic)
                 log.info("case purged", extra={"case": case.number})
 
 

@@ -6,54 +6,84 @@ Telegram, or `quit`. What the operator chat would receive is printed too, marked
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bot.app import App
-from bot.conversation import Child
-from dialogs.model import EventKind, Incoming
-from handlers.telegram.cards import card_text
+from bot.channel import Route
+from bot.conversation import Child, ConversationService
+from bot.delivery import DeliveryWorker
+from bot.inbox import InboxProcessor
+from bot.transport import Address, Pace, Rows, StaffFile
+from dialogs.model import EventKind, Incoming, MediaRef
+from storage import ChannelName, Database, Transaction
 
-CHANNEL = "console"
 CONSOLE_CHILD = "console-child"
+OPERATOR_CHAT, POLICE_CHAT = -1, -2  # the staff chats the console plays
+TEXT_LIMIT = 4096
 
 
-class ConsoleSender:
-    """Prints outbox items instead of sending them; remembers the last buttons for numbered input."""
+class ConsoleTransport:
+    """Prints what would be sent; remembers the child's last buttons for numbered input."""
 
-    def __init__(self, app: App, out: TextIO) -> None:
-        self.app, self.out = app, out
+    can_delete = True
+    text_limit = TEXT_LIMIT
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
         self.buttons: list[str] = []
+        self._ids = itertools.count(1)
+        self._topics = itertools.count(1)
 
-    async def send(self, item: Any, limits: Any) -> dict | None:
-        payload, print_ = item.payload, self._print
-        if item.target != "child":
-            await self._staff(item)
-        elif item.kind in ("say", "staff_text"):
-            print_(payload["text"])
-            rows = payload.get("buttons") or []
-            if rows:
-                self.buttons = [data for row in rows for _, data in row]
-                labels = [label for row in rows for label, _ in row]
-                print_("  " + "   ".join(f"[{n}] {label}" for n, label in enumerate(labels, 1)))
-        elif item.kind == "delete_messages":
-            print_("(Telegram would now clear this chat from the child's screen.)")
-        print_("")
+    async def send_text(self, to: Address, text: str, buttons: Rows = (), *, protect: bool = False) -> list[int]:
+        labels = [button.label for row in buttons for button in row]
+        if self._is_child(to):
+            self.buttons = [button.payload for row in buttons for button in row]
+            self._print(text)
+            if labels:
+                self._print("  " + "   ".join(f"[{n}] {label}" for n, label in enumerate(labels, 1)))
+            self._print("")
+        else:
+            self._print(f"{self._where(to)}\n{text}" + (f"\n  {' | '.join(labels)}" if labels else "") + "\n")
+        return [next(self._ids)]
+
+    async def send_files(self, to: Address, files: Sequence[MediaRef], caption: str | None = None, *,
+                         protect: bool = False) -> list[int]:
+        self._print(f"{self._where(to)} ({len(files)} file(s)) {caption or ''}".rstrip() + "\n")
+        return [next(self._ids) for _ in files]
+
+    async def pass_on(self, to: Address, file: StaffFile, caption: str, unavailable: str, pace: Pace) -> list[int]:
+        self._print(f"(a file from staff) {caption}\n")
+        return [next(self._ids)]
+
+    async def delete_messages(self, to: Address, message_ids: Sequence[int]) -> None:
+        self._print("(Telegram would now clear this chat from the child's screen.)\n")
+
+    async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
+        return None  # the console shows the card when it opens; updates follow as notices
+
+    async def open_topic(self, chat: int, name: str) -> int:
+        topic = next(self._topics)
+        self._print(f"─── {self._chat(chat)} would receive a new case topic: {name} ───")
+        return topic
+
+    async def reopen_topic(self, chat: int, topic: int) -> None:
         return None
 
-    async def _staff(self, item: Any) -> None:
-        engine, lang = self.app.engine, self.app.engine.default_language
-        if item.kind == "case_card":
-            async with self.app.db.transaction() as tx:
-                case = await tx.cases.get(item.payload["case_id"])
-            if case is not None:
-                self._print("─── operator chat would receive a new case topic ───")
-                self._print("".join(card_text(engine, lang, case, "—")))
-                self._print("────────────────────────────────────────────────────")
-        elif item.kind in ("notice", "general") and item.payload.get("key"):
-            self._print(f"[operator chat] {engine.say(lang, item.payload['key'], **item.payload.get('slots', {}))}")
-        elif item.kind == "relay":
-            self._print("[operator chat] the child's message was relayed to their case topic")
+    async def delete_topic(self, chat: int, topic: int) -> None:
+        self._print(f"({self._chat(chat)}: the topic of a purged case is deleted)\n")
+
+    @staticmethod
+    def _is_child(to: Address) -> bool:
+        return to.chat == "console"
+
+    def _where(self, to: Address) -> str:
+        return f"[{self._chat(int(to.chat))}]"
+
+    @staticmethod
+    def _chat(chat: int) -> str:
+        return {OPERATOR_CHAT: "operator chat", POLICE_CHAT: "police chat"}.get(chat, "a private chat")
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -67,14 +97,12 @@ class ConsoleSender:
         return Incoming(EventKind.TEXT, text=line)
 
 
-async def run_console(app: App, lines: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
+async def run_console(db: Database, conversations: ConversationService, worker: DeliveryWorker,
+                      transport: ConsoleTransport, lines: TextIO = sys.stdin) -> None:
     """Read lines until `quit` or end of input; answer each as the bot would."""
-    sender = ConsoleSender(app, out)
-    app.senders[CHANNEL] = sender
-    child = Child(CHANNEL, CONSOLE_CHILD, {"console": True})
-    print("Oberih console — type as a child would; a number presses a button; /start to begin; quit to leave.",
-          file=out, flush=True)
-    first = "/start"
+    child = Child(ChannelName.CONSOLE, CONSOLE_CHILD, {"console": True})
+    transport._print("Oberih console — type as a child would; a number presses a button; /start to begin; quit to leave.")
+    first: str | None = "/start"
     while True:
         line = first or await asyncio.to_thread(lines.readline)
         first = None
@@ -82,8 +110,35 @@ async def run_console(app: App, lines: TextIO = sys.stdin, out: TextIO = sys.std
             return
         if not line.strip():
             continue
-        async with app.db.transaction() as tx:
-            await app.conversations.handle(tx, child, sender.event(line))
-        app.outbox.wake.set()
-        while await app.worker.run_once():
+        async with db.transaction() as tx:
+            await conversations.handle(tx, child, transport.event(line))
+        while await worker.run_once():
             pass
+
+
+class ConsoleChannel:
+    """The console as a channel: it prints instead of sending and reads typed lines (`run_console`)
+    instead of receiving updates, so it stores none and serves no web routes."""
+
+    name = ChannelName.CONSOLE
+
+    def __init__(self, transport: ConsoleTransport) -> None:
+        self.transport = transport
+
+    async def handle(self, tx: Transaction, update: dict[str, Any]) -> None:
+        return None  # typed lines are handled at once, never stored
+
+    async def check(self) -> None:
+        return None
+
+    def routes(self, inbox: InboxProcessor) -> list[Route]:
+        return []
+
+    async def start(self, inbox: InboxProcessor, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        return []
+
+    def alive(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

@@ -4,16 +4,21 @@ from __future__ import annotations
 from storage.db import Database, Transaction
 from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageError
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.records import AuditEntry, Case, CaseMessage, CaseStat, Conversation, InboxItem, OutboxItem, StaffMember
+from storage.records import (
+    AuditEntry, Case, CaseMessage, CaseStat, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic,
+)
 from storage.types import Clock, Sealer, utc_now
 from storage.values import (
     FINISHED,
     KEEP,
     CaseKind,
     CaseStatus,
+    ChannelName,
     Consent,
     InboxStatus,
     Keep,
+    Kind,
+    Outcome,
     OutboxStatus,
     Priority,
     Role,
@@ -21,8 +26,8 @@ from storage.values import (
 )
 
 __all__ = [
-    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStat", "CaseStatus", "Clock",
-    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep",
-    "NotFound", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StorageError", "Target",
+    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStat", "CaseStatus", "ChannelName", "Clock",
+    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind", "Outcome",
+    "NotFound", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic", "StorageError", "Target",
     "Transaction", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.values import CaseKind, CaseStatus, InboxStatus, OutboxStatus, Role, Target
+from storage.values import CaseKind, CaseStatus, InboxStatus, Kind, OutboxStatus, Role, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,14 @@ class Conversation:
     created_at: datetime
     reports_today: int
     reports_day: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffTopic:
+    """A case's forum topic in one staff chat, and the card that opens it (None: not there yet)."""
+
+    topic_id: int | None
+    card_message_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,12 @@ class Case:
     accepted_at: datetime | None
     closed_at: datetime | None
 
+    def topic(self, target: Target) -> StaffTopic:
+        """The case's topic in the operator or the police chat."""
+        if target is Target.POLICE:
+            return StaffTopic(self.police_topic_id, self.police_card_message_id)
+        return StaffTopic(self.operator_topic_id, self.operator_card_message_id)
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
@@ -68,7 +82,7 @@ class OutboxItem:
     lane: str
     conversation_key: str | None
     case_id: int | None
-    kind: str
+    kind: Kind
     payload: dict[str, Any]
     priority: int
     status: OutboxStatus

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from bot.app import App, build_app, run_app
+from app.build import Service, build
+from app.run import serve
 from bot.settings import Settings, load_settings
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 
@@ -37,10 +38,10 @@ def staff_world(tg: FakeTelegram) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[App]:
-    app = await build_app(settings, clock=clock)
+async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[Service]:
+    app = await build(settings, clock=clock)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_app(app, stop))
+    task = asyncio.create_task(serve(app, stop))
     try:
         await _wait_started(app, task)
         yield app
@@ -51,7 +52,7 @@ async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[Ap
         await app.close()
 
 
-async def _wait_started(app: App, task: asyncio.Task) -> None:
+async def _wait_started(app: Service, task: asyncio.Task) -> None:
     for _ in range(500):
         if task.done():
             task.result()  # raises the start-up error
@@ -61,7 +62,7 @@ async def _wait_started(app: App, task: asyncio.Task) -> None:
     raise TimeoutError("the bot did not start")
 
 
-async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
+async def settled(app: Service, tg: FakeTelegram, timeout: float = 15.0) -> None:
     """Wait until every update was fetched and handled and nothing waits in the outbox."""
     newest = max((update["update_id"] for update in tg.updates), default=None)
 
@@ -84,7 +85,7 @@ async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
 class Child:
     """A child on a phone: types, presses buttons by what they say, reads the bot's messages."""
 
-    def __init__(self, app: App, tg: FakeTelegram, user_id: int, lang: str = "en", first_name: str = "Marta") -> None:
+    def __init__(self, app: Service, tg: FakeTelegram, user_id: int, lang: str = "en", first_name: str = "Marta") -> None:
         self.app, self.tg, self.user_id, self.lang = app, tg, user_id, lang
         tg.add_user(user_id, first_name=first_name, username=f"kid{user_id}", language_code=lang)
 
@@ -151,7 +152,7 @@ async def report(child: Child, what: str = "They post mean comments under my pho
 class Staff:
     """A member of the operator or police chat."""
 
-    def __init__(self, app: App, tg: FakeTelegram, user_id: int, name: str, chat: int = OPERATOR) -> None:
+    def __init__(self, app: Service, tg: FakeTelegram, user_id: int, name: str, chat: int = OPERATOR) -> None:
         self.app, self.tg, self.user_id, self.name, self.chat = app, tg, user_id, name, chat
         tg.add_user(user_id, first_name=name, username=name.lower(), language_code="en")
         tg.add_member(chat, user_id, "member")

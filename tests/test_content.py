@@ -102,21 +102,17 @@ def test_the_checker_command_exits_nonzero_on_mistakes(content_copy):
 
 
 def test_a_bad_reload_keeps_the_old_content_live(content_copy):
-    from bot.settings import load_settings
-    from bot.app import App
-
-    app = App.__new__(App)
+    from app.build import reload_content
     from dialogs.engine import Engine
 
-    app.settings = load_settings(_env_file=None, content_dir=content_copy)
-    app.engine = Engine(load_content(content_copy), "UA", "en")
-    before = app.engine.content
+    engine = Engine(load_content(content_copy), "UA", "en")
+    before = engine.content
     edit(content_copy / "flows/main.yaml", "goto: tips}", "goto: nowhere}")
-    mistakes = app.reload_content()
-    assert mistakes and app.engine.content is before
+    mistakes = reload_content(engine, content_copy)
+    assert mistakes and engine.content is before
     with pytest.raises(ContentInvalid):
         load_content(content_copy)
     edit(content_copy / "flows/main.yaml", "goto: nowhere}", "goto: tips}")
     edit(content_copy / "texts/en.yaml", "What would you like to do?", "What shall we do?")
-    assert app.reload_content() == []
-    assert app.engine.say("en", "menu.text") == "What shall we do?"
+    assert reload_content(engine, content_copy) == []
+    assert engine.say("en", "menu.text") == "What shall we do?"

@@ -59,9 +59,9 @@ async def test_a_failing_update_is_retried_then_parked_visibly(tmp_path, caplog)
 
 async def test_a_burst_beyond_the_group_limit_is_summarised_in_general(tmp_path, tg, caplog):
     caplog.set_level(logging.INFO)
-    from bot.app import build_app
+    from app.build import build
 
-    app = await build_app(bot_settings(tmp_path, tg, rate_group_per_minute=3))
+    app = await build(bot_settings(tmp_path, tg, rate_group_per_minute=3))
     try:
         async with app.db.transaction() as tx:
             for n in range(5):

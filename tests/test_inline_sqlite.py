@@ -48,9 +48,9 @@ async def a_childs_day(db: Database) -> list[Any]:
         seen.append(await tx.cases.update(case.id, operator_topic_id=77, urgent=True))
         seen.append(await tx.cases.by_operator_topic(77))
         seen.append(await tx.outbox.add("operator", "telegram", "case:1", "case_card", {"n": 1}, case_id=case.id))
-        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "text", {"text": "hi"},
+        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "say", {"text": "hi"},
                                                conversation_key="k1", address={"chat_id": 5}))
-        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "text", {"text": "2"},
+        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "say", {"text": "2"},
                                                conversation_key="k1"))  # the lane waits: None
     async with db.transaction() as tx:
         first, second, third = (item.id for item in await tx.outbox.items())

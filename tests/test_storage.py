@@ -282,7 +282,7 @@ async def test_sqlite_file_holds_no_plaintext(db: Database, tmp_path: Path) -> N
     async with db.transaction() as tx:
         await tx.conversations.save("k1", "telegram", {"draft": SECRET}, {"chat_id": 987654321})
         await tx.cases.create(number="800001", answers={"text": SECRET, "media": ["file-id-xyz"]}, **CASE)
-        await tx.outbox.add("child", "telegram", "c:k1", "text", {"text": SECRET})
+        await tx.outbox.add("child", "telegram", "c:k1", "say", {"text": SECRET})
         await tx.inbox.add("telegram", "1", "c:k1", {"message": {"text": SECRET}})
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("oberih.db*"))  # the file, its WAL and index
     assert raw, "no database file found"

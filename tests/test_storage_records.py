@@ -35,7 +35,7 @@ async def test_sealed_columns_hold_no_plaintext(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.conversations.save("k1", "telegram", {"draft": SECRET}, {"chat_id": 987654321})
         await tx.cases.create(number="600001", answers={"text": SECRET}, **CASE)
-        await tx.outbox.add("child", "telegram", "c:k1", "text", {"text": SECRET})
+        await tx.outbox.add("child", "telegram", "c:k1", "say", {"text": SECRET})
         await tx.inbox.add("telegram", "1", "c:k1", {"message": {"text": SECRET, "chat": {"id": 987654321}}})
     async with db.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
-from bot.outbox import Kind, Outbox
+from app.build import Service as App
+from bot.outbox import Outbox
+from storage import Kind
 from bot.privacy import load_privacy
 from bot.scheduler import SWEEP_LIMIT, Sweeps
 from bot.settings import load_settings

@@ -4,9 +4,7 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
-
-class StartupError(Exception):
-    """Something outside the code must be fixed first; the message says what, in Telegram's words."""
+from bot.channel import StartupError
 
 
 async def check_staff_chat(bot: Bot, chat_id: int, setting: str) -> None:
