@@ -1,6 +1,6 @@
 """Issue 5, "no report or reply is ever lost": the real bot against a Telegram that answers 429, 5xx
 and drops connections. Every card, relayed message and answer arrives exactly once, and urgent cards
-jump the queue when the operator chat's allowance is used up (DESIGN rule 3 and "Scale")."""
+jump the queue when the operator chat's allowance is used up (docs/ARCHITECTURE.md, rule 3)."""
 from __future__ import annotations
 
 import asyncio
