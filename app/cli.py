@@ -90,6 +90,6 @@ async def _console(settings: Settings) -> None:
     transport = ConsoleTransport(sys.stdout)
     service = await build(local, console=transport)
     try:
-        await run_console(service.db, service.conversations, service.worker, transport)
+        await run_console(service.db, service.conversations, service.casework, service.worker, transport)
     finally:
         await service.close()

@@ -120,7 +120,7 @@ async def test_the_console_walks_a_report_without_network(tmp_path):
     transport = ConsoleTransport(out)
     app = await build(local, console=transport)
     try:
-        await run_console(app.db, app.conversations, app.worker, transport, io.StringIO("1\n1\nThey laugh at me\nquit\n"))
+        await run_console(app.db, app.conversations, app.casework, app.worker, transport, io.StringIO("1\n1\nThey laugh at me\nquit\n"))
     finally:
         await app.close()
     shown = out.getvalue()

@@ -136,6 +136,12 @@ class Cases(Repository):
             T.c.sla_level < below_level,
         )
 
+    async def in_progress(self, limit: int = 100) -> list[Case]:
+        """Cases not closed nor spam: urgent first, then oldest first (a staff chat's queue)."""
+        statement = (select(T).where(T.c.status.not_in(list(FINISHED)))
+                     .order_by(T.c.urgent.desc(), T.c.created_at, T.c.id).limit(limit))
+        return [self._record(row) for row in await self._session.execute(statement)]
+
     async def checkins_due(self, now: datetime) -> list[Case]:
         """Cases whose check-in time has come and whose check-in is not sent (spam excluded)."""
         return await self._many(T.c.checkin_due_at <= now, T.c.checkin_sent.is_(False), T.c.status != CaseStatus.SPAM)

@@ -1,25 +1,14 @@
-"""The local console channel: the same dialog in a terminal, with no token and no network.
-
-Type text as a child would, a number to press a button of the last message, /commands as in
-Telegram, or `quit`. What the operator chat would receive is printed too, marked as such.
-"""
+"""The console's transport: what would be sent, printed - the child's messages with numbered
+buttons, the staff chats' messages marked with their chat."""
 from __future__ import annotations
 
-import asyncio
 import itertools
-import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
-from bot.channel import Route
-from bot.conversation import Child, ConversationService
-from bot.delivery import DeliveryWorker
-from bot.inbox import InboxProcessor
 from bot.transport import Address, Pace, Rows, StaffFile
 from dialogs.model import EventKind, Incoming, MediaRef
-from storage import ChannelName, Database, Transaction
 
-CONSOLE_CHILD = "console-child"
 OPERATOR_CHAT, POLICE_CHAT = -1, -2  # the staff chats the console plays
 TEXT_LIMIT = 4096
 
@@ -61,7 +50,8 @@ class ConsoleTransport:
         self._print("(Telegram would now clear this chat from the child's screen.)\n")
 
     async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
-        return None  # the console shows the card when it opens; updates follow as notices
+        labels = [button.label for row in buttons for button in row]
+        self._print(f"{self._where(to)} the card now reads:\n{text}" + (f"\n  {' | '.join(labels)}" if labels else "") + "\n")
 
     async def open_topic(self, chat: int, name: str) -> int:
         topic = next(self._topics)
@@ -85,6 +75,10 @@ class ConsoleTransport:
     def _chat(chat: int) -> str:
         return {OPERATOR_CHAT: "operator chat", POLICE_CHAT: "police chat"}.get(chat, "a private chat")
 
+    def say(self, text: str) -> None:
+        """A line of the console itself (help, refusals), not something the bot would send."""
+        self._print(text)
+
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
@@ -95,50 +89,3 @@ class ConsoleTransport:
         if line.isdigit() and 1 <= int(line) <= len(self.buttons):
             return Incoming(EventKind.BUTTON, text=self.buttons[int(line) - 1])
         return Incoming(EventKind.TEXT, text=line)
-
-
-async def run_console(db: Database, conversations: ConversationService, worker: DeliveryWorker,
-                      transport: ConsoleTransport, lines: TextIO = sys.stdin) -> None:
-    """Read lines until `quit` or end of input; answer each as the bot would."""
-    child = Child(ChannelName.CONSOLE, CONSOLE_CHILD, {"console": True})
-    transport._print("Oberih console — type as a child would; a number presses a button; /start to begin; quit to leave.")
-    first: str | None = "/start"
-    while True:
-        line = first or await asyncio.to_thread(lines.readline)
-        first = None
-        if not line or line.strip().lower() in ("quit", "exit()"):
-            return
-        if not line.strip():
-            continue
-        async with db.transaction() as tx:
-            await conversations.handle(tx, child, transport.event(line))
-        while await worker.run_once():
-            pass
-
-
-class ConsoleChannel:
-    """The console as a channel: it prints instead of sending and reads typed lines (`run_console`)
-    instead of receiving updates, so it stores none and serves no web routes."""
-
-    name = ChannelName.CONSOLE
-
-    def __init__(self, transport: ConsoleTransport) -> None:
-        self.transport = transport
-
-    async def handle(self, tx: Transaction, update: dict[str, Any]) -> None:
-        return None  # typed lines are handled at once, never stored
-
-    async def check(self) -> None:
-        return None
-
-    def routes(self, inbox: InboxProcessor) -> list[Route]:
-        return []
-
-    async def start(self, inbox: InboxProcessor, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        return []
-
-    def alive(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        return None
