@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.casework import OUTCOMES, CaseAction
+from bot.permissions import CaseAction
 from bot.transport import Rows
 from dialogs.engine import Engine
 from dialogs.model import Button
-from storage import Case, CaseKind, CaseStatus, Consent
+from storage import Case, CaseKind, CaseStatus, Consent, Outcome
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
 SHOWN_ABOVE = frozenset({"consent", "reply_wanted"})  # the card's header lines already say these
@@ -92,7 +92,7 @@ def card_buttons(engine: Engine, lang: str, case: Case, police_enabled: bool, cl
         return Button(engine.say(lang, label), CardPress(action, case.id, arg).pack())
 
     if closing:
-        rows = [[button(CaseAction.OUTCOME, f"operator.outcome.{outcome}", outcome)] for outcome in OUTCOMES]
+        rows = [[button(CaseAction.OUTCOME, f"operator.outcome.{outcome}", outcome.value)] for outcome in Outcome]
         rows.append([button(CaseAction.CANCEL, "operator.button.cancel")])
         return tuple(tuple(row) for row in rows)
     urgent = [] if case.urgent else [button(CaseAction.URGENT, "operator.button.urgent")]

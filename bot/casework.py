@@ -3,44 +3,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from bot.outbox import Outbox
+from bot.permissions import CaseAction, may, roles_for
 from bot.settings import Settings
 from dialogs.engine import Engine
-from storage import FINISHED, Case, CaseKind, CaseStatus, Consent, Kind, Outcome, Role, Target, Transaction
+from storage import FINISHED, Case, CaseKind, CaseStatus, Kind, Outcome, Role, Target, Transaction
 
 log = logging.getLogger(__name__)
 
 
-class CaseAction(StrEnum):
-    ACCEPT = "accept"
-    SPAM = "spam"
-    URGENT = "urgent"
-    TAKE = "take"
-    ESCALATE = "escalate"
-    CLOSE = "close"  # shows the outcomes
-    OUTCOME = "outcome"  # closes with the outcome in the argument
-    CANCEL = "cancel"
-    CONVERT = "convert"  # asks the child whether their question may become a report
-
-
-OUTCOMES = tuple(Outcome)
-ADMIN, MODERATOR, COUNSELLOR = Role.ADMIN, Role.MODERATOR, Role.COUNSELLOR
 NEW, ACCEPTED, ASSIGNED, ESCALATED = CaseStatus.NEW, CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.ESCALATED
 
-ALLOWED: dict[CaseAction, frozenset[Role]] = {
-    CaseAction.ACCEPT: frozenset({ADMIN, MODERATOR}),
-    CaseAction.SPAM: frozenset({ADMIN, MODERATOR}),
-    CaseAction.URGENT: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
-    CaseAction.TAKE: frozenset({ADMIN, COUNSELLOR}),
-    CaseAction.ESCALATE: frozenset({ADMIN, COUNSELLOR}),
-    CaseAction.CLOSE: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
-    CaseAction.OUTCOME: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
-    CaseAction.CANCEL: frozenset({ADMIN, MODERATOR, COUNSELLOR}),
-    CaseAction.CONVERT: frozenset({ADMIN, COUNSELLOR}),
-}
 # Which statuses each action applies to; a press on an outdated card does nothing harmful.
 FROM_STATUS: dict[CaseAction, frozenset[CaseStatus]] = {
     CaseAction.ACCEPT: frozenset({NEW}),
@@ -86,10 +61,16 @@ class Casework:
             return Actor(user_id, Role.ADMIN, member.alias if member else "Admin")
         return Actor(user_id, member.role, member.alias) if member else None
 
-    async def act(self, tx: Transaction, actor: Actor, case: Case, action: CaseAction, argument: str = "") -> Case:
-        """Apply a card button; returns the updated case. Raises Refused."""
-        if actor.role not in ALLOWED[action]:
+    def check(self, actor: Actor, action: CaseAction, case: Case, chat: Target = Target.OPERATOR) -> None:
+        """Raise Refused unless `actor` may do `action` to `case` from `chat` (bot/permissions.py)."""
+        if not may(actor.role, actor.user_id, action, case, chat):
+            log.info("staff action refused", extra={"case": case.number, "action": action.value, "role": actor.role.value})
             raise Refused("operator.refused")
+
+    async def act(self, tx: Transaction, actor: Actor, case: Case, action: CaseAction, argument: str = "",
+                  chat: Target = Target.OPERATOR) -> Case:
+        """Apply a card button; returns the updated case. Raises Refused."""
+        self.check(actor, action, case, chat)
         if case.status not in FROM_STATUS[action]:
             return case  # an old card: nothing to do, the card will be refreshed
         now = tx.now
@@ -104,12 +85,10 @@ class Casework:
                 return case
             changes, notice = {"urgent": True}, "operator.notice.marked_urgent"
         elif action is CaseAction.TAKE:
-            if case.assignee_id is not None and case.assignee_id != actor.user_id and actor.role is not ADMIN:
-                raise Refused("operator.refused")
             changes = {"status": ASSIGNED, "assignee_id": actor.user_id, "accepted_at": case.accepted_at or now}
             notice = "operator.notice.taken"
         elif action is CaseAction.ESCALATE:
-            if case.consent != Consent.POLICE or not self.settings.police_chat_id:
+            if not self.settings.police_chat_id:
                 raise Refused("operator.refused")
             changes, notice = {"status": ESCALATED}, "operator.notice.escalated"
         elif action is CaseAction.CONVERT:
@@ -158,12 +137,12 @@ class Casework:
         if case.status in FINISHED:
             return "operator.notice.case_closed"
         if target is Target.POLICE:
-            if actor.role not in (Role.POLICE, ADMIN):
-                return None
-            if not case.reply_wanted or case.consent != Consent.POLICE:
+            if actor.role not in roles_for(CaseAction.ANSWER, Target.POLICE):
+                return None  # not police: what others write in the police chat is never relayed
+            if not case.reply_wanted or not may(actor.role, actor.user_id, CaseAction.ANSWER, case, target):
                 return "operator.notice.police_no_contact"
         else:
-            if actor.role not in (COUNSELLOR, ADMIN) or (actor.role is not ADMIN and case.assignee_id != actor.user_id):
+            if not may(actor.role, actor.user_id, CaseAction.ANSWER, case, target):
                 return "operator.notice.not_holder"
             if not case.reply_wanted:
                 return "operator.notice.no_reply"

@@ -10,7 +10,8 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.cards import CardPress, card_buttons
-from bot.casework import ALLOWED, CaseAction, Casework, Refused
+from bot.casework import Casework, Refused
+from bot.permissions import CaseAction
 from bot.staff_chats import StaffChats
 from dialogs.engine import Engine
 from handlers.telegram.convert import media_ref
@@ -36,12 +37,18 @@ async def card_press(callback: CallbackQuery) -> bool | dict[str, Any]:
 
 
 async def on_case_button(callback: CallbackQuery, press: CardPress, tx: Transaction, casework: Casework,
-                         staff_chats: StaffChats) -> None:
+                         staff_chats: StaffChats, target: Target) -> None:
     actor = await casework.actor(tx, callback.from_user.id)
     case = await tx.cases.get(press.case_id)
     action = press.action
-    if actor is None or case is None or actor.role not in ALLOWED[action]:
-        _answer(tx, callback, casework.engine.say(casework.lang, "operator.refused"))
+    refused = casework.engine.say(casework.lang, "operator.refused")
+    if actor is None or case is None:
+        _answer(tx, callback, refused)
+        return
+    try:
+        casework.check(actor, action, case, target)
+    except Refused:
+        _answer(tx, callback, refused)
         return
     if action in (CaseAction.CLOSE, CaseAction.CANCEL):
         # Choosing an outcome is a two-tap menu on the card itself; nothing changes until an outcome is chosen.
@@ -51,7 +58,7 @@ async def on_case_button(callback: CallbackQuery, press: CardPress, tx: Transact
         _answer(tx, callback)
         return
     try:
-        await casework.act(tx, actor, case, action, press.argument)
+        await casework.act(tx, actor, case, action, press.argument, target)
     except Refused as refusal:
         _answer(tx, callback, casework.engine.say(casework.lang, refusal.key))
         return
