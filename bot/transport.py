@@ -66,6 +66,15 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class OutgoingFile:
+    """A child's file for a staff chat, and the neutral name it goes under there ("file-2": the
+    transport adds the extension): never the name the child's phone gave it (rule 1)."""
+
+    media: MediaRef
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class StaffFile:
     """A file a staff member sent in a case topic, to be passed on to the child."""
 
@@ -86,9 +95,10 @@ class Transport(Protocol):
         """Send one text message, links never previewed; its id."""
         ...
 
-    async def send_files(self, to: Address, files: Sequence[MediaRef], caption: str | None = None, *,
+    async def send_files(self, to: Address, files: Sequence[OutgoingFile], caption: str | None = None, *,
                          protect: bool = False) -> list[int]:
-        """A file, or several as one album; pictures under a spoiler where the platform has one."""
+        """A file, or several as one album; pictures under a spoiler where the platform has one;
+        documents under their neutral names, pictures among them without their metadata."""
         ...
 
     async def pass_on(self, to: Address, file: StaffFile, caption: str, unavailable: str, pace: Pace) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs.content import Content, Helpline, Step, StepKind
+from dialogs.inert import inert
 from dialogs.model import Button, Context, Say, State
 
 MAX_SUMMARY_VALUE = 300
@@ -66,7 +67,7 @@ class Renderer:
 
     def staff_summary(self, lang: str, answers: dict[str, Any], skip: frozenset[str] = frozenset()) -> str:
         """The same for staff: whole answers, labels in the third person (`operator.field.*` where
-        content has one), and links inert so that no client opens or previews them."""
+        content has one), and every link, domain and @handle inert so that no client opens or previews it."""
         lines = []
         for step, value in self._answered(answers):
             if step.field in skip:
@@ -74,7 +75,7 @@ class Renderer:
             key = f"operator.field.{step.field}"
             label = self.text(lang, key if key in self.content.texts[lang] else step.summary)
             text = self.answer(lang, step, value, None)
-            lines.append(f"{label}: {defang(text) if step.validate == 'link' else text}")
+            lines.append(f"{label}: {inert(text)}")  # links, domains and @handles never live (rule 1)
         return "\n".join(lines)
 
     def _answered(self, answers: dict[str, Any]):
@@ -107,11 +108,6 @@ def split_text(text: str, limit: int) -> list[str]:
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n")
     return parts + [text]
-
-
-def defang(link: str) -> str:
-    """hxxps://example[.]com/x and [@]name: readable and copyable by staff, never a live link."""
-    return link.replace("http", "hxxp").replace(".", "[.]").replace("@", "[@]")
 
 
 def fill(template: str, slots: dict[str, Any]) -> str:

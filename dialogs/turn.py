@@ -142,7 +142,7 @@ class Turn:
             self.say("images.not_here", self._current_buttons())
             return None
         if step is not None and step.input in (InputKind.MEDIA, InputKind.ANY) and step.kind is StepKind.RELAY:
-            return self._relay(RelayToCase(media=media), step.next)
+            return self._relay(RelayToCase(text=event.text, media=media), step.next)
         if step is not None and step.input is InputKind.TEXT and media.kind in (MediaKind.VOICE, MediaKind.AUDIO):
             self.state.answers[step.field or "voice"] = {"voice": media.to_dict()}
             return step.next
@@ -154,7 +154,7 @@ class Turn:
                 self.say("screenshots.got", self._current_buttons())
             return None
         if self._relaying():
-            self.actions.append(RelayToCase(media=media))
+            self.actions.append(RelayToCase(text=event.text, media=media))
             if not media.group:
                 self.say("relay.sent")
             return None

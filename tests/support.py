@@ -126,8 +126,9 @@ class Child:
 
 async def report(child: Child, what: str = "They post mean comments under my photos every day.",
                  category: str = "category.bullying", consent: str = "consent.counsellor",
-                 reply: str = "reply.yes") -> StoredMessage:
-    """The whole report flow with typical answers; returns the bot's confirmation."""
+                 reply: str = "reply.yes", before_summary: Any = None) -> StoredMessage:
+    """The whole report flow with typical answers; returns the bot's confirmation. `before_summary`:
+    awaited at the screenshots step (e.g. to send some)."""
     await child.send("/start")
     await child.press("menu.report")
     await child.press(category)
@@ -143,6 +144,8 @@ async def report(child: Child, what: str = "They post mean comments under my pho
     if category in ("category.sextortion", "category.intimate_images", "category.grooming"):
         await child.press("common.continue")
     else:
+        if before_summary is not None:
+            await before_summary()
         await child.press("screenshots.done")
     await child.press("summary.correct")
     await child.press(consent)

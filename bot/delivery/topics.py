@@ -15,8 +15,9 @@ from bot.cards import card_buttons, card_text, topic_name
 from bot.delivery.contract import Sent
 from bot.limits import Limits
 from bot.staff_chats import StaffChats
-from bot.transport import Address, Failure, Pace, SendError, Transport, send_long_text
+from bot.transport import Address, Failure, OutgoingFile, Pace, SendError, Transport, send_long_text
 from dialogs.engine import Engine
+from dialogs.inert import inert
 from dialogs.model import MediaRef
 from dialogs.render import split_text
 from storage import Case, Database, Kind, OutboxItem, Target
@@ -84,7 +85,7 @@ class CaseTopics:
         if item.kind is Kind.CARD_PART:
             return Sent(tuple(await send_long_text(transport, to, payload["text"], protect=True, pace=pace)))
         if item.kind is Kind.CASE_FILES:
-            files = [MediaRef.from_dict(media) for media in payload["files"]]
+            files = [OutgoingFile(MediaRef.from_dict(media), media.get("name") or "file") for media in payload["files"]]
             return Sent(tuple(await transport.send_files(to, files, protect=True)))
         if item.kind is Kind.RELAY:
             return await self._relay(transport, item, to, pace)
@@ -117,10 +118,12 @@ class CaseTopics:
         payload = item.payload
         label = self.engine.say(self.lang, "operator.label.child_edited" if payload.get("edited") else "operator.label.child")
         media = payload.get("media")
+        said = inert(payload.get("text") or "")  # links, domains and @handles never live (rule 1)
         if media is None:
-            return Sent(tuple(await send_long_text(transport, to, f"{label}\n{payload['text']}", protect=True, pace=pace)))
-        caption = f"{label}\n{payload.get('text') or ''}".strip()[:CAPTION_LIMIT]
-        return Sent(tuple(await transport.send_files(to, [MediaRef.from_dict(media)], caption, protect=True)))
+            return Sent(tuple(await send_long_text(transport, to, f"{label}\n{said}", protect=True, pace=pace)))
+        caption = f"{label}\n{said}".strip()[:CAPTION_LIMIT]
+        file = OutgoingFile(MediaRef.from_dict(media), "file")
+        return Sent(tuple(await transport.send_files(to, [file], caption, protect=True)))
 
     def _buttons(self, target: Target, case: Case) -> tuple:
         if target is not Target.OPERATOR:
@@ -141,9 +144,11 @@ class CaseTopics:
 
 def _file_messages(case: Case) -> list[list[dict]]:
     """The child's files as messages: screenshots in albums (photos and videos together, documents
-    together, at most ten), voice notes and GIFs one by one - re-sent by file id, never forwarded."""
+    together, at most ten), voice notes and GIFs one by one - never forwarded, each under a neutral
+    name numbered through the case ("file-2")."""
     media = list(case.answers.get("media") or [])
     media += [value["voice"] for value in case.answers.values() if isinstance(value, dict) and "voice" in value]
+    media = [{**file, "name": f"file-{number}"} for number, file in enumerate(media, 1)]
     messages = []
     for kinds in (("photo", "video"), ("document",)):
         group = [m for m in media if m["kind"] in kinds]

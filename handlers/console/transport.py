@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.transport import Address, Pace, Rows, StaffFile
-from dialogs.model import EventKind, Incoming, MediaRef
+from bot.transport import Address, OutgoingFile, Pace, Rows, StaffFile
+from dialogs.model import EventKind, Incoming
 
 OPERATOR_CHAT, POLICE_CHAT = -1, -2  # the staff chats the console plays
 TEXT_LIMIT = 4096
@@ -37,7 +37,7 @@ class ConsoleTransport:
             self._print(f"{self._where(to)}\n{text}" + (f"\n  {' | '.join(labels)}" if labels else "") + "\n")
         return [next(self._ids)]
 
-    async def send_files(self, to: Address, files: Sequence[MediaRef], caption: str | None = None, *,
+    async def send_files(self, to: Address, files: Sequence[OutgoingFile], caption: str | None = None, *,
                          protect: bool = False) -> list[int]:
         self._print(f"{self._where(to)} ({len(files)} file(s)) {caption or ''}".rstrip() + "\n")
         return [next(self._ids) for _ in files]

@@ -14,19 +14,15 @@ from aiogram.exceptions import (
     TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNetworkError,
     TelegramNotFound, TelegramRetryAfter, TelegramServerError,
 )
-from aiogram.types import (
-    InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, InputMediaVideo, LinkPreviewOptions,
-    Message,
-)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
-from bot.transport import Address, Failure, Pace, Rows, SendError, StaffFile
-from dialogs.model import MediaKind, MediaRef
+from bot.transport import Address, Failure, OutgoingFile, Pace, Rows, SendError, StaffFile
 from handlers.telegram import lean_api
+from handlers.telegram.files import album_item, fetch, send_one
 
 TEXT_LIMIT = 4096
 DELETE_AT_ONCE = 100  # deleteMessages takes at most 100 ids
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-SPOILERED = (MediaKind.PHOTO, MediaKind.VIDEO, MediaKind.ANIMATION)
 # Words of Telegram's error descriptions that may be stored and logged (never the description itself).
 KNOWN_REASONS = ("chat not found", "message is too long", "thread not found", "not enough rights", "blocked",
                  "wrong file", "file is too big")
@@ -49,13 +45,14 @@ class TelegramTransport:
         with _mapped(to.chat):
             return [await lean_api.send_text(self.bot, int(to.chat), text, rows or None, **options)]
 
-    async def send_files(self, to: Address, files: Sequence[MediaRef], caption: str | None = None, *,
+    async def send_files(self, to: Address, files: Sequence[OutgoingFile], caption: str | None = None, *,
                          protect: bool = False) -> list[int]:
         common: dict[str, Any] = {"message_thread_id": to.topic, "protect_content": protect or None}
         with _mapped(to.chat):
             if len(files) == 1:  # Telegram albums need two to ten items
-                return [(await self._send_one(int(to.chat), files[0], caption, common)).message_id]
-            messages = await self.bot.send_media_group(int(to.chat), [_input_media(file) for file in files], **common)
+                return [(await send_one(self.bot, int(to.chat), files[0], caption, common)).message_id]
+            album = [await album_item(self.bot, file) for file in files]
+            messages = await self.bot.send_media_group(int(to.chat), album, **common)
         return [message.message_id for message in messages]
 
     async def pass_on(self, to: Address, file: StaffFile, caption: str, unavailable: str, pace: Pace) -> list[int]:
@@ -101,21 +98,7 @@ class TelegramTransport:
     async def fetch_file(self, file_id: str) -> bytes:
         """A file by its Telegram file id (a counsellor's photo, for a Viber child)."""
         with _mapped(0):
-            buffer = await self.bot.download(file_id)
-        return buffer.getvalue() if buffer is not None else b""
-
-    async def _send_one(self, chat_id: int, media: MediaRef, caption: str | None, common: dict[str, Any]) -> Message:
-        """One file by its file id; pictures and videos under a spoiler."""
-        kind, file = media.kind, media.file_ref
-        if kind is MediaKind.PHOTO:
-            return await self.bot.send_photo(chat_id, file, caption=caption, has_spoiler=True, **common)
-        if kind is MediaKind.VIDEO:
-            return await self.bot.send_video(chat_id, file, caption=caption, has_spoiler=True, **common)
-        if kind is MediaKind.ANIMATION:
-            return await self.bot.send_animation(chat_id, file, caption=caption, has_spoiler=True, **common)
-        if kind in (MediaKind.VOICE, MediaKind.AUDIO):
-            return await self.bot.send_voice(chat_id, file, caption=caption, **common)
-        return await self.bot.send_document(chat_id, file, caption=caption, **common)
+            return await fetch(self.bot, file_id)
 
 
 def markup(buttons: Rows) -> InlineKeyboardMarkup | None:
@@ -124,14 +107,6 @@ def markup(buttons: Rows) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(inline_keyboard=[
         [InlineKeyboardButton(text=button.label, callback_data=button.payload) for button in row] for row in buttons])
-
-
-def _input_media(media: MediaRef) -> Any:
-    if media.kind is MediaKind.PHOTO:
-        return InputMediaPhoto(media=media.file_ref, has_spoiler=True)
-    if media.kind is MediaKind.VIDEO:
-        return InputMediaVideo(media=media.file_ref, has_spoiler=True)
-    return InputMediaDocument(media=media.file_ref)
 
 
 @contextlib.contextmanager

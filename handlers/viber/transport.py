@@ -10,8 +10,8 @@ from typing import Any
 
 from viberbot.api.messages import FileMessage, PictureMessage
 
-from bot.transport import Address, Failure, Pace, Rows, SendError, StaffFile
-from dialogs.model import MediaKind, MediaRef
+from bot.transport import Address, Failure, OutgoingFile, Pace, Rows, SendError, StaffFile
+from dialogs.model import MediaKind
 from handlers.viber.api import GONE, REJECTED, TOO_MANY_REQUESTS, ViberApi, ViberHTTPError, ViberStatusError
 from handlers.viber.media import MediaStore, describe
 from handlers.viber.render import TEXT_LIMIT, text_messages
@@ -36,7 +36,7 @@ class ViberTransport:
         rows = [[(button.label, button.payload) for button in row] for row in buttons]
         return await self._send(to, text_messages(text, rows or None))
 
-    async def send_files(self, to: Address, files: Sequence[MediaRef], caption: str | None = None, *,
+    async def send_files(self, to: Address, files: Sequence[OutgoingFile], caption: str | None = None, *,
                          protect: bool = False) -> list[int]:
         raise SendError(Failure.REFUSED, "Viber takes no files from the bot but staff files")
 
