@@ -25,9 +25,9 @@ from storage import (
     head_revision,
     upgrade,
 )
-from storage.sqlite import SQLITE_BUSY_TIMEOUT_MS
 from storage.migrate import main as migrate_main
 from storage.models import Base
+from storage.sqlite import SQLITE_BUSY_TIMEOUT_MS
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "Мене шантажують фотографіями, допоможіть"

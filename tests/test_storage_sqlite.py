@@ -5,7 +5,7 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -43,8 +43,15 @@ async def stored(db: Database, key: str) -> bool:
         return await tx.conversations.get(key) is not None
 
 
+async def delete_then_save(db: Database, key: str) -> None:
+    async with db.transaction() as tx:
+        await tx.conversations.delete("nobody")  # SQLAlchemy's path (not a prepared statement)
+        await tx.conversations.save(key, "telegram", {"text": SECRET})
+
+
+@pytest.mark.parametrize("write", [save, delete_then_save], ids=["prepared", "sqlalchemy"])
 async def test_a_write_waits_for_another_connections_lock_while_the_event_loop_runs(
-    db: Database, path: Path
+    db: Database, path: Path, write: Callable[[Database, str], Awaitable[None]]
 ) -> None:
     await save(db, "before")  # the schema is there and the connection is open
     attempts: list[str] = []
@@ -60,9 +67,10 @@ async def test_a_write_waits_for_another_connections_lock_while_the_event_loop_r
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        waiting = asyncio.create_task(save(db, "k1"))
-        await tried_twice.wait()  # this test ran between two attempts: the event loop did not stop
-        assert not waiting.done()
+        waiting = asyncio.create_task(write(db, "k1"))
+        retried = asyncio.create_task(tried_twice.wait())
+        await asyncio.wait([retried, waiting], return_when=asyncio.FIRST_COMPLETED)
+        assert retried.done() and not waiting.done()  # this test ran between two attempts: the loop went on
         other.commit()
         await waiting
     finally:
