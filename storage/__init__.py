@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from storage.db import Database, Transaction
-from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageError
+from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageBusy, StorageError, StorageFull
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.records import (
     AuditEntry, Case, CaseMessage, CaseStat, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic,
@@ -27,7 +27,8 @@ from storage.values import (
 
 __all__ = [
     "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStat", "CaseStatus", "ChannelName", "Clock",
-    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind", "Outcome",
-    "NotFound", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic", "StorageError", "Target",
+    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind",
+    "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic",
+    "StorageBusy", "StorageError", "StorageFull", "Target",
     "Transaction", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

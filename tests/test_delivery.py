@@ -581,11 +581,11 @@ async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements[statement.split(None, 1)[0].upper()] += 1
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.sync_engine, "before_cursor_execute", count)
     try:
         assert await worker.run_once() == 3
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.sync_engine, "before_cursor_execute", count)
     assert addresses == {item_id: {"chat_id": 500 + n} for n, item_id in enumerate(ids)}
     assert {word: statements[word] for word in ("SELECT", "UPDATE", "INSERT", "DELETE")} == {
         "SELECT": 1 + 3, "UPDATE": 1 + 3, "INSERT": 3, "DELETE": 0}
@@ -700,11 +700,11 @@ def counted_statements(db: Database) -> Iterator[Counter[str]]:
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements[statement.split(None, 1)[0].upper()] += 1
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.sync_engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.sync_engine, "before_cursor_execute", count)
 
 
 @contextmanager
@@ -810,10 +810,10 @@ async def test_sends_that_finish_together_are_recorded_in_one_transaction(db: Da
     def count(connection: object) -> None:
         commits.append(connection)
 
-    event.listen(db.engine.sync_engine, "commit", count)
+    event.listen(db.sync_engine, "commit", count)
     try:
         assert await worker.run_once() == 3
     finally:
-        event.remove(db.engine.sync_engine, "commit", count)
+        event.remove(db.sync_engine, "commit", count)
     assert len(commits) == 2  # the claim, then the three outcomes
     assert [(await get(db, item_id)).status for item_id in ids] == [OutboxStatus.SENT] * 3

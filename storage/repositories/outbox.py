@@ -85,12 +85,11 @@ _PENDING_IN_LANE = select(T.c.id).where(
 )
 _LANE_IS_FREE = ~_PENDING_IN_LANE.exists()
 _WAITING_IN_LANE = prepared(_PENDING_IN_LANE.limit(1))
-_ADD_LEASED = (
+_ADD_LEASED = prepared(
     T.insert()
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
     .returning(T.c.id, T.c.claimed_until)
 )
-prepared(_ADD_LEASED)
 
 
 class Outbox(Repository):
