@@ -21,6 +21,7 @@ from bot.casework import Casework
 from bot.channel import Channel
 from bot.conversation import ConversationService
 from bot.delivery import AdminAlarm, Courier, DeliveryWorker
+from bot.delivery.losses import Losses
 from bot.inbox import InboxProcessor
 from bot.limits import Limits
 from bot.metrics import Metrics
@@ -34,7 +35,7 @@ from dialogs.content import ContentInvalid
 from dialogs.engine import Engine
 from dialogs.validate import load_content
 from handlers.console import OPERATOR_CHAT, POLICE_CHAT, ConsoleChannel, ConsoleTransport
-from storage import ChannelName, Database, OutboxItem, Target, Transaction
+from storage import ChannelName, Database
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 5.0
@@ -125,7 +126,7 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     staff_transport = transports.get(staff_channel)
     worker = DeliveryWorker(
         db, {name: courier for name in transports}, _limits(settings, console is not None),
-        on_failed=partial(_tell_staff, notices), metrics=metrics,
+        on_failed=Losses(notices, chats), metrics=metrics,
         on_chat_trouble=AdminAlarm(staff_transport, engine, settings.admin_ids) if staff_transport else None)
     outbox = Outbox(worker, staff_channel)
     casework = Casework(engine, outbox, settings)
@@ -155,14 +156,6 @@ def _limits(settings: Settings, local: bool) -> Limits:
         return Limits(1000, 1000, 100_000, max_chats=IDLE_CHAT_LIMITERS)
     return Limits(settings.rate_global_per_second, settings.rate_chat_per_second, settings.rate_group_per_minute,
                   max_chats=IDLE_CHAT_LIMITERS)
-
-
-async def _tell_staff(notices: Outbox, tx: Transaction, item: OutboxItem, reason: str) -> None:
-    # Operators must learn when an answer could not reach the child (e.g. the child blocked the bot).
-    if item.target is Target.CHILD and item.case_id is not None:
-        case = await tx.cases.get(item.case_id)
-        if case is not None:
-            await notices.notice(tx, case, "operator.notice.undeliverable", reason=reason)
 
 
 def _secret(value: SecretStr | None) -> str | None:

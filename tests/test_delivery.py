@@ -817,3 +817,22 @@ async def test_sends_that_finish_together_are_recorded_in_one_transaction(db: Da
         event.remove(db.sync_engine, "commit", count)
     assert len(commits) == 2  # the claim, then the three outcomes
     assert [(await get(db, item_id)).status for item_id in ids] == [OutboxStatus.SENT] * 3
+
+
+async def test_a_topic_that_could_not_be_deleted_is_shown_to_admins_in_general(db: Database, sender: FakeSender) -> None:
+    from bot.delivery.losses import Losses
+    from bot.staff_chats import StaffChats
+
+    outbox = Outbox()
+    async with db.transaction() as tx:
+        await outbox.delete_topic(tx, "operator", 4321)
+        (item,) = await tx.outbox.items()
+    sender.fail[item.id] = [SendError(Failure.SERVER, "telegram server error")]
+    worker = make_worker(db, sender, max_attempts=1, on_failed=Losses(Outbox(), StaffChats(-1001234567890)))
+    assert await worker.run_once() == 1
+    async with db.transaction() as tx:
+        items = await tx.outbox.items()
+    assert items[0].status is OutboxStatus.FAILED
+    (line,) = [i for i in items if i.kind is Kind.GENERAL]
+    assert line.payload["key"] == "operator.topic_not_deleted"
+    assert line.payload["slots"]["link"] == "https://t.me/c/1234567890/4321"

@@ -92,8 +92,8 @@ class TelegramTransport:
             with _mapped(chat):
                 await self.bot.delete_forum_topic(chat, topic)
         except SendError as error:
-            if error.failure not in (Failure.TOPIC_GONE, Failure.REFUSED):
-                raise  # (already deleted by staff: nothing left to do)
+            if error.failure is not Failure.TOPIC_GONE:
+                raise  # retried, and if it still fails, shown to admins (bot/delivery/losses.py)
 
     async def fetch_file(self, file_id: str) -> bytes:
         """A file by its Telegram file id (a counsellor's photo, for a Viber child)."""
@@ -134,7 +134,7 @@ def _mapped(chat: int | str) -> Iterator[None]:
 
 def _refusal(description: str, private: bool) -> SendError:
     text = description.lower()
-    if "thread not found" in text or "topic_deleted" in text:
+    if "thread not found" in text or "topic_deleted" in text or "topic_id_invalid" in text:
         return SendError(Failure.TOPIC_GONE, "thread not found")
     if "topic_closed" in text:
         return SendError(Failure.TOPIC_CLOSED, "topic closed")
