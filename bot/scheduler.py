@@ -12,9 +12,10 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.outbox import Kind, Outbox
+from bot.statistics.record import record
 from dialogs.engine import Engine
 from dialogs.model import State
-from storage import ConcurrentUpdate
+from storage import ConcurrentUpdate, StatEvent
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
@@ -68,6 +69,7 @@ class Sweeps:
                     text = self.engine.say(case.language, "notice.checkin")
                     await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text)
                     await self.outbox.notice(tx, case, "operator.notice.checkin_sent")
+                    await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 
     async def digest(self) -> None:
         """When new cards outrun the group limit, staff get one line a minute naming who waits."""
@@ -109,12 +111,11 @@ class Sweeps:
             await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
 
     async def purge_closed(self) -> None:
-        """Closed cases past RETENTION_DAYS: keep one anonymous statistics row, delete the rest and the topics."""
+        """Closed cases past RETENTION_DAYS: delete them and their topics (their statistics were counted as they moved)."""
         async with self.db.transaction() as tx:
             for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
                 if not await tx.cases.delete(case.id):
                     continue  # another process purged it first
-                await tx.stats.add(case)
                 for target in ("operator", "police"):
                     topic = getattr(case, f"{target}_topic_id")
                     if topic is not None:
