@@ -28,6 +28,21 @@ KNOWN_ORDER = {"kind": ("report", "consultation", "link"), "age_group": ("9-12",
                "outcome": ("advice", "referred", "escalated", "no_answer", "spam", "good", "ok", "bad")}
 
 Key = tuple[StatEvent, str, str, str]  # measure, breakdown, value, column
+# The funnel as the chart, the caption and the tables show it: (text key, measure, breakdown, value).
+FUNNEL: tuple[tuple[str, StatEvent, str, str], ...] = (
+    ("stats.measure.conversation_started", StatEvent.CONVERSATION_STARTED, ALL, ""),
+    ("stats.measure.report_begun", StatEvent.REPORT_BEGUN, ALL, ""),
+    ("stats.funnel_row.report", StatEvent.CASE_SUBMITTED, "kind", "report"),
+    ("stats.funnel_row.consultation", StatEvent.CASE_SUBMITTED, "kind", "consultation"),
+    ("stats.funnel_row.link", StatEvent.CASE_SUBMITTED, "kind", "link"),
+    ("stats.measure.police_consent", StatEvent.POLICE_CONSENT, ALL, ""),
+    ("stats.measure.case_accepted", StatEvent.CASE_ACCEPTED, ALL, ""),
+    ("stats.measure.case_taken", StatEvent.CASE_TAKEN, ALL, ""),
+    ("stats.measure.first_answer", StatEvent.FIRST_ANSWER, ALL, ""),
+    ("stats.measure.escalated", StatEvent.ESCALATED, ALL, ""),
+    ("stats.measure.case_closed", StatEvent.CASE_CLOSED, ALL, ""),
+    ("stats.measure.spam", StatEvent.SPAM, ALL, ""),
+)
 
 
 @dataclass(frozen=True, slots=True)
