@@ -1,4 +1,4 @@
-"""Oberih's one entry point: `python run_bot.py [run|console|check-content|diagram]`."""
+"""Oberih's one entry point: `python run_bot.py [run|console|check-content|diagram|stats]`."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from bot.checks import StartupError
 from bot.logs import setup_logging
 from bot.settings import SettingsError, load_settings
 from dialogs.content import ContentInvalid
+from bot.statistics.harms import check_statistics_content
 from dialogs.validate import check_content
 
 NO_TOKEN = (
@@ -21,6 +22,10 @@ NO_TOKEN = (
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["stats"]:  # its own options: bot/statistics/cli.py
+        from bot.statistics.cli import main as statistics
+
+        return statistics(sys.argv[2:])
     parser = argparse.ArgumentParser(description="Oberih: a safe reporting bot for children")
     parser.add_argument("command", nargs="?", default="run", choices=["run", "console", "check-content", "diagram"])
     command = parser.parse_args().command
@@ -54,6 +59,7 @@ def main() -> int:
 
 def _check(settings) -> int:
     errors, warnings = check_content(settings.content_dir)
+    errors += check_statistics_content(settings.content_dir)
     for warning in warnings:
         print(f"warning: {warning}")
     for error in errors:

@@ -124,6 +124,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
     from handlers.telegram.child import child_router
     from handlers.telegram.groups import groups_router
     from handlers.telegram.staff import staff_router
+    from handlers.telegram.statistics import statistics_router
     from handlers.telegram.inbound import TelegramInbound
     from handlers.telegram.sender import StaffChats, TelegramSender
     from handlers.telegram.speed import pin_response_models
@@ -138,7 +139,7 @@ def _add_telegram(app: App, privacy: Any) -> None:
                             reload_content=app.reload_content)
     # Children's private chats first (nearly all updates; no other router takes a private chat), then
     # chats the bot must leave, then staff chats.
-    dispatcher.include_routers(child_router(), groups_router(), staff_router())
+    dispatcher.include_routers(child_router(), groups_router(), statistics_router(), staff_router())
     app.telegram = TelegramInbound(app.bot, dispatcher, app.db, app.inbox, privacy.pseudonym, app.conversations)
     app.inbox.handlers["telegram"] = app.telegram.handle
     app.senders["telegram"] = TelegramSender(app.bot, app.db, app.engine, chats, settings.admin_ids)

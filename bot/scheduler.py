@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.outbox import Kind, Outbox
 from bot.statistics.record import record
+from bot.statistics.report import post_last_week
 from dialogs.engine import Engine
 from dialogs.model import State
 from storage import ConcurrentUpdate, StatEvent
@@ -128,5 +129,7 @@ def start_scheduler(sweeps: Sweeps) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(sweeps.every_minute, "interval", minutes=1, max_instances=1, coalesce=True)
     scheduler.add_job(sweeps.every_hour, "interval", hours=1, max_instances=1, coalesce=True)
+    scheduler.add_job(post_last_week, "cron", day_of_week="mon", hour=7, args=(sweeps.db, sweeps.outbox, sweeps.engine,
+                      sweeps.settings), max_instances=1, coalesce=True)  # statistics
     scheduler.start()
     return scheduler

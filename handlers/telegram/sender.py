@@ -18,6 +18,8 @@ from dialogs.engine import Engine
 from dialogs.render import split_text
 from handlers.telegram import lean_api
 from handlers.telegram.cards import card_keyboard, card_text, topic_name
+from bot.statistics.report import GENERAL_PHOTO
+from handlers.telegram.statistics import send_general_photo
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ class TelegramSender:
             except TelegramBadRequest:
                 pass  # already deleted by staff
             return None
+        if item.kind == GENERAL_PHOTO:  # the Monday figures (bot/statistics/report.py)
+            return await send_general_photo(self.bot, chat_id, item.payload)
         if item.kind == Kind.GENERAL:
             text = self.engine.say(self.lang, item.payload["key"], **item.payload.get("slots", {}))
             message = await self.bot.send_message(chat_id, text, protect_content=True)
