@@ -27,6 +27,13 @@ MINUTE_TICKS = (10, 60, 6 * 60, 24 * 60, 7 * 24 * 60, 30 * 24 * 60)
 
 def render_chart(figures: Figures, labels: Labels) -> bytes:
     """The PNG bytes of the chart."""
+    buffer = io.BytesIO()
+    draw(figures, labels).savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def draw(figures: Figures, labels: Labels) -> Figure:
+    """The chart as a matplotlib figure (Agg: no display needed)."""
     harms = [value for value in figures.rows.get((StatEvent.CASE_SUBMITTED, "harm"), ()) if value != NOT_SAID]
     # Panel heights in inches: a row of text needs about 0.4 inch to stay readable on a phone.
     heights = [len(FUNNEL) * 0.36, max(1, len(harms)) * 0.4 + 0.3, len(TIMED) * 0.62 + 0.2]
@@ -42,9 +49,7 @@ def render_chart(figures: Figures, labels: Labels) -> bytes:
     _times(figure.add_subplot(grid[2]), figures, labels)
     figure.text(0.03, 0.2 / height, labels.say("stats.note", count=figures.min_cell), fontsize=8.5, color=MUTED,
                 wrap=True)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return figure
 
 
 def _title(axes: Axes, text: str) -> None:

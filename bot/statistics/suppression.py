@@ -21,7 +21,8 @@ from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
 SEARCH_BUDGET = 3000  # steps of one search for a change; past it, the search counts as failed
-MOST_NEW = 5  # counts a search may newly hide at once (a lone small count needs three: a rectangle)
+MOST_NEW = 8  # the cost a search may spend on newly hidden counts (a lone small count needs three: a rectangle)
+TOTAL_COST = 3  # a hidden total costs more than a hidden cell: readers miss it more
 
 
 class Mark(StrEnum):
@@ -124,7 +125,7 @@ class _Search:
 
     def _apply(self, key: K, step: int) -> None:
         self.change[key] = step
-        self.new += self.problem.marks[key] is Mark.SHOWN
+        self.new += self._cost(key)
         for line, coefficient in self.problem.member[key]:
             residual = self.residual.get(line, 0) + coefficient * step
             if residual:
@@ -132,11 +133,16 @@ class _Search:
             else:
                 self.residual.pop(line, None)
 
+    def _cost(self, key: K) -> int:
+        if self.problem.marks[key] is not Mark.SHOWN:
+            return 0
+        return TOTAL_COST if key in self.problem.totals else 1
+
     def _undo(self, key: K) -> None:
         step = self.change.pop(key)
         self._apply(key, -step)
         del self.change[key]
-        self.new -= 2 * (self.problem.marks[key] is Mark.SHOWN)
+        self.new -= 2 * self._cost(key)
 
     def _options(self, line: int) -> list[tuple[K, int]]:
         problem, residual = self.problem, self.residual[line]
@@ -145,7 +151,7 @@ class _Search:
             if key in self.change:
                 continue
             is_new = problem.marks[key] is Mark.SHOWN
-            if is_new and (self.new >= self.allowed or not problem._can_hide(key)):
+            if is_new and (self.new + self._cost(key) > self.allowed or not problem._can_hide(key)):
                 continue
             step = -coefficient if residual > 0 else coefficient
             if problem._fits(key, step):
