@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.outbox import Outbox
-from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from bot.privacy import Privacy
+from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from dialogs.engine import Engine
 from dialogs.payloads import RATINGS
 from dialogs.model import (

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.statistics.chart import render_chart
 from bot.statistics.figures import FUNNEL, Figures, Sla, figure
 from bot.statistics.harms import load_harms
 from bot.statistics.labels import Labels
@@ -48,6 +47,8 @@ def message(counts: Sequence[StatCount], period: Period, settings: Any, engine: 
     title = labels.say("stats.title", period=labels.span(period, with_year=True))
     if figures.empty:
         return Message(f"{title}\n{labels.say('stats.error.no_data')}", None)
+    from bot.statistics.chart import render_chart  # matplotlib is loaded when a chart is first drawn, not at start
+
     return Message(caption(figures, labels, title), render_chart(figures, labels))
 
 

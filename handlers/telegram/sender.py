@@ -14,11 +14,11 @@ from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPh
 
 from bot.delivery import DeliveryError
 from bot.outbox import Kind
+from bot.statistics.report import GENERAL_PHOTO
 from dialogs.engine import Engine
 from dialogs.render import split_text
 from handlers.telegram import lean_api
 from handlers.telegram.cards import card_keyboard, card_text, topic_name
-from bot.statistics.report import GENERAL_PHOTO
 from handlers.telegram.statistics import send_general_photo
 
 log = logging.getLogger(__name__)
