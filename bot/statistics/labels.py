@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 from bot.statistics.figures import ALL, NOT_SAID, TOTAL, Figures, Timing
 from bot.statistics.period import Column, Period
@@ -40,20 +40,17 @@ class Labels:
             return value.replace("-", "–")
         return self.text(NAMED[breakdown] + value, value) if breakdown in NAMED else value
 
-    def day(self, day_and_month: tuple[int, int], year: int | None = None) -> str:
-        day, month = day_and_month
-        return f"{day} {self.months[month - 1]}" + (f" {year}" if year else "")
+    def _day(self, day: date, with_year: bool = False) -> str:
+        return f"{day.day} {self.months[day.month - 1]}" + (f" {day.year}" if with_year else "")
 
     def span(self, span: Column | Period, with_year: bool = False) -> str:
         """`2–8 Nov`, `28 Oct – 3 Nov`, or a whole calendar month as `Nov 2026`."""
         start, end = span.first, span.last
         if start.day == 1 and end.month == start.month and (end + timedelta(days=1)).day == 1:
             return f"{self.months[start.month - 1]} {start.year}"
-        year = end.year if with_year else None
         if (start.month, start.year) == (end.month, end.year):
-            return f"{start.day}–{self.day((end.day, end.month), year)}"
-        first_year = start.year if with_year and start.year != end.year else None
-        return f"{self.day((start.day, start.month), first_year)} – {self.day((end.day, end.month), year)}"
+            return f"{start.day}–{self._day(end, with_year)}"
+        return f"{self._day(start, with_year and start.year != end.year)} – {self._day(end, with_year)}"
 
     def column(self, column: str, figures: Figures) -> str:
         if column == TOTAL:
