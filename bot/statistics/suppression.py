@@ -11,7 +11,8 @@ One pure function, used by every output (chart, caption, CSV, XLSX, JSON), so th
   holds while that count changes: then at least two tables fit all that is published, and the count
   cannot be recovered by subtraction or any other reasoning. Hiding more never makes a safe count
   unsafe, so each is made safe once, in order.
-* Counts hidden to protect others are chosen among zeros first, then non-totals, smallest first.
+* A count is protected by the cheapest change found: counts hidden already first, then zeros, then
+  other cells, smallest first; a total is hidden only when that is much cheaper (it costs three).
 """
 from __future__ import annotations
 
