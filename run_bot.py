@@ -1,4 +1,4 @@
-"""Oberih's one entry point: `python run_bot.py [run|console|check-content|diagram]` (app/cli.py)."""
+"""Oberih's one entry point: `python run_bot.py [run|console|check-content|diagram|stats]` (app/cli.py)."""
 import sys
 
 from app.cli import main

@@ -1,4 +1,4 @@
-"""The command line: `python run_bot.py [run|console|check-content|diagram]`."""
+"""The command line: `python run_bot.py [run|console|check-content|diagram|stats]`."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from app.run import serve
 from bot.channel import StartupError
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+from bot.statistics.harms import check_statistics_content
 from dialogs.content import ContentInvalid
 from dialogs.validate import check_content
 
@@ -23,6 +24,11 @@ COMMANDS = ("run", "console", "check-content", "diagram")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stats"]:  # its own options (app/statistics.py)
+        from app.statistics import main as statistics
+
+        return statistics(argv[1:])
     parser = argparse.ArgumentParser(description="Oberih: a safe reporting bot for children")
     parser.add_argument("command", nargs="?", default="run", choices=COMMANDS)
     command = parser.parse_args(argv).command
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check(settings: Settings) -> int:
     errors, warnings = check_content(settings.content_dir)
+    errors += check_statistics_content(settings.content_dir)
     for warning in warnings:
         print(f"warning: {warning}")
     for error in errors:

@@ -8,6 +8,7 @@ from typing import Any
 from bot.outbox import Outbox
 from bot.permissions import CaseAction, may, roles_for
 from bot.settings import Settings
+from bot.statistics.record import record_answer, record_case_change
 from dialogs.engine import Engine
 from storage import FINISHED, Case, CaseKind, CaseStatus, Kind, Outcome, Role, Target, Transaction
 
@@ -107,6 +108,7 @@ class Casework:
             notice, slots["outcome"] = "operator.notice.closed", self.engine.say(self.lang, f"operator.outcome.{argument}")
         else:  # CLOSE and CANCEL only change the buttons on the card
             return case
+        await record_case_change(tx, case, changes)  # statistics
         case = await tx.cases.update(case.id, **changes)
         await tx.audit.add(case.id, actor.alias, actor.user_id, action.value, argument or None)
         log.info("case action", extra={"case": case.number, "action": action.value})
@@ -161,4 +163,5 @@ class Casework:
             kind = Kind.STAFF_TEXT
         await self.outbox.to_child(tx, case.channel, case.conversation_key, kind, payload, case_id=case.id)
         await tx.audit.add(case.id, actor.alias, actor.user_id, "answer", target.value)
+        await record_answer(tx, case)  # statistics
         return None

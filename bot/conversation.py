@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.outbox import Outbox
 from bot.privacy import Privacy
+from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from dialogs.engine import Engine
 from dialogs.payloads import RATINGS
 from dialogs.model import (
@@ -53,6 +54,8 @@ class ConversationService:
         state = State.from_dict(conversation.state) if conversation else None
         case = await tx.cases.open_for(key)
         outcome = self.engine.handle(state, event, _context(case, self._online(tx.now)))
+        await record_turn(tx, state, outcome.state, child.channel)  # statistics
+        await record_checkin_answered(tx, case)  # statistics
         turn = _Turn(self, tx, child, key, case)
         state = await turn.perform(outcome.state, outcome.actions, previous=state)
         if turn.forgotten:
@@ -183,6 +186,7 @@ class _Turn:
         if action.kind == "link" and action.consent == "police":
             await self.service.outbox.case_card(tx, self.case, target="police")  # the child allowed it
         await tx.audit.add(self.case.id, "child", None, "submitted")
+        await record_submitted(tx, self.case)  # statistics
         log.info("case submitted", extra={"case": self.case.number, "urgent": action.urgent})
         self.slots.update(case_number=self.case.number, receipt_code=receipt)
         return True
@@ -252,6 +256,7 @@ class _Turn:
         case = await self.tx.cases.latest_for(self.key)
         if case is not None and case.rating is None:
             await self.tx.cases.update(case.id, rating=score)
+            await record_rating(self.tx, case, score)  # statistics
             label = self.service.engine.say(self.service.engine.default_language, RATINGS[score])
             await self.service.outbox.notice(self.tx, case, "operator.notice.rating", score=label)
 

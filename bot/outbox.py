@@ -107,6 +107,13 @@ class Outbox:
         await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.GENERAL,
                           {"key": key, "slots": slots}, Priority.URGENT)
 
+    async def general_photo(self, tx: Transaction, caption: str, photo: str | None = None,
+                            target: Target = Target.OPERATOR) -> None:
+        """A picture (base64 PNG) with its caption in a staff chat's General topic (the Monday figures)."""
+        payload = {"caption": caption} if photo is None else {"caption": caption, "photo": photo}
+        await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.GENERAL_PHOTO, payload,
+                          Priority.NORMAL)
+
     async def delete_topic(self, tx: Transaction, target: Target, topic_id: int) -> None:
         """Delete a purged case's topic (Telegram would keep it for ever otherwise)."""
         await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.DELETE_TOPIC,

@@ -12,9 +12,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.outbox import Outbox
 from bot.settings import Settings
+from bot.statistics.record import record
+from bot.statistics.report import post_last_week
 from dialogs.engine import Engine
 from dialogs.model import State
-from storage import ConcurrentUpdate, Conversation, Database, Target, Transaction
+from storage import ConcurrentUpdate, Conversation, Database, StatEvent, Target, Transaction
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
@@ -68,6 +70,7 @@ class Sweeps:
                     text = self.engine.say(case.language, "notice.checkin")
                     await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text)
                     await self.outbox.notice(tx, case, "operator.notice.checkin_sent")
+                    await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 
     async def digest(self) -> None:
         """When new cards outrun the group limit, staff get one line a minute naming who waits."""
@@ -109,12 +112,11 @@ class Sweeps:
             await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
 
     async def purge_closed(self) -> None:
-        """Closed cases past RETENTION_DAYS: keep one anonymous statistics row, delete the rest and the topics."""
+        """Closed cases past RETENTION_DAYS: delete them and their topics (their statistics were counted as they moved)."""
         async with self.db.transaction() as tx:
             for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
                 if not await tx.cases.delete(case.id):
                     continue  # another process purged it first
-                await tx.stats.add(case)
                 for target in (Target.OPERATOR, Target.POLICE):
                     topic = case.topic(target).topic_id
                     if topic is not None:
@@ -127,5 +129,7 @@ def start_scheduler(sweeps: Sweeps) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(sweeps.every_minute, "interval", minutes=1, max_instances=1, coalesce=True)
     scheduler.add_job(sweeps.every_hour, "interval", hours=1, max_instances=1, coalesce=True)
+    scheduler.add_job(post_last_week, "cron", day_of_week="mon", hour=7, args=(sweeps.db, sweeps.outbox, sweeps.engine,
+                      sweeps.settings), max_instances=1, coalesce=True)  # statistics
     scheduler.start()
     return scheduler

@@ -109,6 +109,10 @@ class Transport(Protocol):
         """Delete the bot's and the child's messages where the platform allows (best effort)."""
         ...
 
+    async def send_picture(self, to: Address, picture: bytes, name: str, caption: str) -> list[int]:
+        """A picture the bot made (a chart), with its caption."""
+        ...
+
     async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
         """Change a message in place (a case card); unchanged text is not an error."""
         ...

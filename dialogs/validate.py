@@ -18,7 +18,7 @@ LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
-               "count", "numbers", "score", "link"}
+               "count", "numbers", "score", "link", "period"}
 VALIDATORS = {"link"}
 
 

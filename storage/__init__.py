@@ -5,7 +5,7 @@ from storage.db import Database, Transaction
 from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageBusy, StorageError, StorageFull
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.records import (
-    AuditEntry, Case, CaseMessage, CaseStat, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic,
+    AuditEntry, Case, CaseMessage, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic, StatCount,
 )
 from storage.types import Clock, Sealer, utc_now
 from storage.values import (
@@ -22,13 +22,14 @@ from storage.values import (
     OutboxStatus,
     Priority,
     Role,
+    StatEvent,
     Target,
 )
 
 __all__ = [
-    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStat", "CaseStatus", "ChannelName", "Clock",
+    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStatus", "ChannelName", "Clock",
     "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind",
     "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic",
-    "StorageBusy", "StorageError", "StorageFull", "Target",
+    "StatCount", "StatEvent", "StorageBusy", "StorageError", "StorageFull", "Target",
     "Transaction", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

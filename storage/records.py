@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from storage.values import CaseKind, CaseStatus, InboxStatus, Kind, OutboxStatus, Role, Target
+from storage.values import CaseKind, CaseStatus, InboxStatus, Kind, OutboxStatus, Role, StatEvent, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,22 +140,21 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseStat:
-    """The anonymous trace a case leaves after it is purged."""
+class StatCount:
+    """How often `event` happened on `day` with these values; None is "not said"."""
 
-    id: int
-    kind: str
-    category: str | None
+    day: date
+    event: StatEvent
+    region: str | None
+    channel: str | None
+    language: str | None
     age_group: str | None
-    channel: str
-    country: str
-    language: str
-    urgent: bool
-    consent: str
+    kind: str | None
+    harm: str | None
     outcome: str | None
-    rating: int | None
-    created_day: str
-    closed_day: str | None
+    urgent: bool
+    minutes: int | None  # the duration it took (CASE_ACCEPTED, FIRST_ANSWER, CASE_CLOSED), else None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ class Kind(StrEnum):
     RELAY = "relay"  # {case_id, text, media, edited, child_message_id}
     NOTICE = "notice"  # {case_id, key, slots}
     GENERAL = "general"  # {key, slots}: a line in the chat's General topic (digest, SLA alarm)
+    GENERAL_PHOTO = "general_photo"  # {caption, photo?}: a picture in General (the Monday figures; base64 PNG)
     DELETE_TOPIC = "delete_topic"  # {topic_id}
 
 
@@ -104,6 +105,25 @@ class Role(StrEnum):
     MODERATOR = "moderator"
     COUNSELLOR = "counsellor"
     POLICE = "police"
+    COORDINATOR = "coordinator"  # reads statistics; never a case
+
+
+class StatEvent(StrEnum):
+    """What the statistics count: a step of the funnel or of a case's life (bot/statistics/record.py)."""
+
+    CONVERSATION_STARTED = "conversation_started"
+    REPORT_BEGUN = "report_begun"
+    CASE_SUBMITTED = "case_submitted"  # reports sent, questions asked and links reported, by kind
+    POLICE_CONSENT = "police_consent"
+    CASE_ACCEPTED = "case_accepted"  # with the minutes from consent
+    CASE_TAKEN = "case_taken"
+    FIRST_ANSWER = "first_answer"  # with the minutes from consent
+    ESCALATED = "escalated"
+    CASE_CLOSED = "case_closed"  # by outcome, with the minutes from consent
+    SPAM = "spam"
+    CHECKIN_SENT = "checkin_sent"
+    CHECKIN_ANSWERED = "checkin_answered"
+    RATED = "rated"  # the rating is the outcome
 
 
 class Priority(IntEnum):

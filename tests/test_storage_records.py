@@ -69,25 +69,6 @@ async def test_staff_and_audit(db: Database, clock: FakeClock) -> None:
     assert entries[0].at == clock.now
 
 
-async def test_stats(db: Database, clock: FakeClock) -> None:
-    closed = await new_case(db, "700001", category="sextortion", urgent=True)
-    await new_case(db, "700002", kind="consultation", channel="viber")
-    async with db.transaction() as tx:
-        tomorrow = clock.now + timedelta(days=1)
-        case = await tx.cases.update(closed, status="closed", outcome="helped", rating=4, closed_at=tomorrow)
-        await tx.stats.add(case)
-        await tx.stats.add(await tx.cases.by_number("700002"))  # type: ignore[arg-type]
-        rows = await tx.stats.all()
-        summary = await tx.stats.summary()
-    first = rows[0]
-    assert (first.kind, first.created_day, first.closed_day, first.rating) == ("report", "2025-03-01", "2025-03-02", 4)
-    assert summary["total"] == 2 and summary["urgent"] == 1
-    assert summary["by_kind"] == {"consultation": 1, "report": 1}
-    assert summary["by_category"] == {"sextortion": 1, "unknown": 1}
-    assert summary["by_channel"] == {"telegram": 1, "viber": 1}
-    assert summary["rating"] == {"count": 1, "average": 4.0}
-
-
 async def test_chat_and_case_messages(db: Database, clock: FakeClock) -> None:
     async with db.transaction() as tx:
         for message_id, from_bot in ((11, False), (12, True)):

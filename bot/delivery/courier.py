@@ -5,6 +5,7 @@ The courier renders (texts in the right language, cards, labels) and records wha
 """
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from functools import partial
 
@@ -19,6 +20,7 @@ from storage import Database, Kind, OutboxItem, Target
 
 VIBER_ADVICE_KEY = "exit.viber_advice"  # where messages cannot be deleted: how to hide the chat
 FILE_UNAVAILABLE_KEY = "notice.viber_file_unavailable"
+CHART_FILE = "oberih-statistics.png"
 
 
 class Courier:
@@ -77,6 +79,11 @@ class Courier:
         if item.kind is Kind.DELETE_TOPIC:
             await transport.delete_topic(chat, item.payload["topic_id"])
             return None
+        if item.kind is Kind.GENERAL_PHOTO:  # the Monday figures (bot/statistics/report.py)
+            caption, photo = item.payload["caption"], item.payload.get("photo")
+            if photo is None:
+                return Sent(tuple(await send_long_text(transport, Address(chat), caption, pace=partial(limits.acquire_extra, item))))
+            return Sent(tuple(await transport.send_picture(Address(chat), base64.b64decode(photo), CHART_FILE, caption)))
         if item.kind is Kind.GENERAL:
             text = self.engine.say(self.engine.default_language, item.payload["key"], **item.payload.get("slots", {}))
             return Sent(tuple(await send_long_text(transport, Address(chat), text, protect=True,

@@ -49,6 +49,10 @@ class ConsoleTransport:
     async def delete_messages(self, to: Address, message_ids: Sequence[int]) -> None:
         self._print("(Telegram would now clear this chat from the child's screen.)\n")
 
+    async def send_picture(self, to: Address, picture: bytes, name: str, caption: str) -> list[int]:
+        self._print(f"{self._where(to)} (a picture: {name})\n{caption}\n")
+        return [next(self._ids)]
+
     async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
         labels = [button.label for row in buttons for button in row]
         self._print(f"{self._where(to)} the card now reads:\n{text}" + (f"\n  {' | '.join(labels)}" if labels else "") + "\n")

@@ -22,6 +22,7 @@ from handlers.telegram.groups import groups_router
 from handlers.telegram.inbound import TelegramReceiver, TelegramUpdates
 from handlers.telegram.speed import pin_response_models
 from handlers.telegram.staff import staff_router
+from handlers.telegram.statistics import statistics_router
 from handlers.telegram.transport import TelegramTransport
 from storage import ChannelName, Database, Transaction
 
@@ -51,8 +52,8 @@ class TelegramChannel:
         dispatcher = Dispatcher(disable_fsm=True, conversations=conversations, casework=casework, staff_chats=chats,
                                 reload_content=reload_content)
         # Children's private chats never reach the dispatcher (handlers/telegram/child.py); of the rest,
-        # chats the bot must leave first, then staff chats.
-        dispatcher.include_routers(groups_router(), staff_router())
+        # chats the bot must leave first, then /stats, then staff chats (whose catch-all would take it).
+        dispatcher.include_routers(groups_router(), statistics_router(), staff_router())
         self.updates = TelegramUpdates(bot, dispatcher, conversations)
         self._receiver: TelegramReceiver | None = None
 

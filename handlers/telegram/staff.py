@@ -18,7 +18,7 @@ from handlers.telegram.convert import media_ref
 from handlers.telegram.transport import markup
 from storage import Case, Role, Target, Transaction
 
-ROLES = tuple(role.value for role in Role)
+ROLES = tuple(role.value for role in Role)  # /grant ROLE: moderator, counsellor, police, coordinator, admin
 
 
 class InStaffChat(Filter):

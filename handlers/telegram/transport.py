@@ -14,7 +14,7 @@ from aiogram.exceptions import (
     TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat, TelegramNetworkError,
     TelegramNotFound, TelegramRetryAfter, TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
 from bot.transport import Address, Failure, OutgoingFile, Pace, Rows, SendError, StaffFile
 from handlers.telegram import lean_api
@@ -69,6 +69,12 @@ class TelegramTransport:
             except SendError as error:
                 if error.failure is not Failure.REFUSED:
                     raise  # older than 48 hours or already gone (refused): nothing more can be done
+
+    async def send_picture(self, to: Address, picture: bytes, name: str, caption: str) -> list[int]:
+        with _mapped(to.chat):
+            sent = await self.bot.send_photo(int(to.chat), BufferedInputFile(picture, name), caption=caption,
+                                             message_thread_id=to.topic)
+        return [sent.message_id]
 
     async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
         try:

@@ -65,6 +65,9 @@ class ViberTransport:
     async def delete_messages(self, to: Address, message_ids: Sequence[int]) -> None:
         return None  # Viber cannot: the courier tells the child how to hide the chat instead
 
+    async def send_picture(self, to: Address, picture: bytes, name: str, caption: str) -> list[int]:
+        raise SendError(Failure.REFUSED, "no staff chats on Viber")
+
     async def edit_text(self, to: Address, message_id: int, text: str, buttons: Rows = ()) -> None:
         raise SendError(Failure.REFUSED, "no staff chats on Viber")
 
