@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.statistics.figures import Figures
 from bot.statistics.labels import Labels
 from bot.statistics.period import Period, PeriodError, between, parse_day
@@ -73,7 +73,7 @@ def _refuse(sentence: str, code: int) -> int:
     return code
 
 
-async def _counts(settings: Any, period: Period) -> list[StatCount]:
+async def _counts(settings: Settings, period: Period) -> list[StatCount]:
     db = Database(settings.resolved_database_url, _NothingSealed())
     await db.start()
     try:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.outbox import Outbox
+from bot.settings import Settings
 from bot.statistics.figures import FUNNEL, Figures, Sla, figure
 from bot.statistics.harms import load_harms
 from bot.statistics.labels import Labels
@@ -18,7 +20,6 @@ from storage import Database, StatCount, StatEvent
 log = logging.getLogger(__name__)
 # An outbox item for a staff chat's General topic: {caption, photo?} with the photo as base64 PNG.
 # The Telegram sender posts it as a photo with that caption, or as a message without a photo.
-GENERAL_PHOTO = "general_photo"
 CAPTION_LIMIT = 1024  # Telegram's, for a photo's caption
 CAPTION_FUNNEL = ((0, 2, 3, 4), (6, 8, 9, 10))  # rows of FUNNEL on the caption's two lines
 
@@ -34,13 +35,13 @@ def staff_labels(engine: Engine) -> Labels:
     return Labels(lambda key, **slots: engine.say(engine.default_language, key, **slots))
 
 
-def figures_of(counts: Sequence[StatCount], period: Period, settings: Any) -> Figures:
+def figures_of(counts: Sequence[StatCount], period: Period, settings: Settings) -> Figures:
     """The figures of `period`, with the deployment's STATS_MIN_CELL, SLA and kinds of harm."""
     sla = Sla(settings.sla_minutes, settings.urgent_sla_minutes)
     return figure(counts, period, settings.stats_min_cell, load_harms(settings.content_dir), sla)
 
 
-def message(counts: Sequence[StatCount], period: Period, settings: Any, engine: Engine) -> Message:
+def message(counts: Sequence[StatCount], period: Period, settings: Settings, engine: Engine) -> Message:
     """The chart and its caption; CPU work of a few hundred milliseconds: run it in a thread."""
     labels = staff_labels(engine)
     figures = figures_of(counts, period, settings)
@@ -75,7 +76,7 @@ def caption(figures: Figures, labels: Labels, title: str) -> str:
     return "\n".join(lines)[:CAPTION_LIMIT]
 
 
-async def post_last_week(db: Database, outbox: Any, engine: Engine, settings: Any) -> bool:
+async def post_last_week(db: Database, outbox: Outbox, engine: Engine, settings: Settings) -> bool:
     """Every Monday morning (the scheduler's job): last week's figures in the operator chat's General
     topic, once however many processes run the job. True if this process posted them."""
     period = last_week(db.now.date())
