@@ -116,7 +116,8 @@ class Oberih:
         self.args = args
 
     async def start(self) -> None:
-        from bot.app import build_app, run_app
+        from app.build import build
+        from app.run import serve
         from bot.settings import load_settings
 
         data_dir = Path(self.args.data_dir)
@@ -125,15 +126,15 @@ class Oberih:
             police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=data_dir, web_port=0,
             database_url=self.args.database or f"sqlite:///{data_dir / 'oberih.db'}",
             default_language="en", log_level="WARNING", **RAISED_LIMITS)
-        self.app = await build_app(settings)
-        # As run_bot.py does between build_app and run_app: what start-up built lives as long as the
+        self.app = await build(settings)
+        # As run_bot.py does between build and serve: what start-up built lives as long as the
         # process, so it is kept out of every garbage collection.
         gc.collect()
         gc.freeze()
         self.sql = {"commits": 0, "rollbacks": 0}
-        self._count_sql(self.app.db.engine.sync_engine)
+        await self._count_sql(self.app.db)
         self.stop_event = asyncio.Event()
-        self.task = asyncio.create_task(run_app(self.app, self.stop_event))
+        self.task = asyncio.create_task(serve(self.app, self.stop_event))
         for _ in range(1000):
             if self.task.done():
                 self.task.result()  # raises the start-up error
@@ -142,16 +143,16 @@ class Oberih:
             await asyncio.sleep(0.01)
         raise TimeoutError("Oberih did not start")
 
-    def _count_sql(self, engine: Any) -> None:
+    async def _count_sql(self, db: Any) -> None:
         from collections import Counter
 
         from sqlalchemy import event
 
-        # By SQL text (no values: they are bound), named only when reported: the counting runs inside
-        # the measured process, so it must cost next to nothing.
+        # By statement and table ("UPDATE outbox"), no values: the counting runs inside the measured
+        # process, so it must cost next to nothing. Through public hooks only.
         self.statements: Counter[str] = Counter()
 
-        if engine.dialect.name != "sqlite":
+        if db.dialect != "sqlite":
             def count(name: str) -> Any:
                 def listener(*_: Any) -> None:
                     self.sql[name] += 1
@@ -160,36 +161,26 @@ class Oberih:
             def statement(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
                 self.statements[sql] += 1
 
-            event.listen(engine, "before_cursor_execute", statement)
-            event.listen(engine, "commit", count("commits"))
-            event.listen(engine, "rollback", count("rollbacks"))
+            event.listen(db.sync_engine, "before_cursor_execute", statement)
+            event.listen(db.sync_engine, "commit", count("commits"))
+            event.listen(db.sync_engine, "rollback", count("rollbacks"))
             return
-        # SQLite is counted at its sqlite3 connection (storage/inline_sqlite.py), where it costs nothing
-        # measurable: SQLAlchemy's event hooks would put their own dispatch on every statement, which a
-        # production process does not have.
-        from storage import inline_sqlite
-        from storage.inline_sqlite import _Connection, _Cursor
+        # SQLite is counted by sqlite3's trace callback, which sees every statement SQLite runs: an
+        # event listener would make SQLAlchemy dispatch events on every statement, and the prepared
+        # statements take SQLAlchemy's path whenever one is on (storage/inline_sqlite.py). sqlite3
+        # hands it the SQL with the values written in, so only the verb and table are kept.
+        def traced(sql: str) -> None:
+            verb = sql[:sql.find(" ")] if " " in sql else sql
+            if verb == "COMMIT":
+                self.sql["commits"] += 1
+            elif verb == "ROLLBACK":
+                self.sql["rollbacks"] += 1
+            elif verb == "SELECT":
+                self.statements["SELECT FROM " + sql.partition(" FROM ")[2].split(" ", 1)[0]] += 1
+            elif verb != "BEGIN":
+                self.statements[" ".join(sql.split(" ", 3)[:3])] += 1  # INSERT INTO x, UPDATE x SET, DELETE FROM x
 
-        execute, execute_prepared = _Cursor.execute, inline_sqlite._execute
-
-        def counted_execute(cursor: Any, operation: Any, parameters: Any = None) -> Any:
-            self.statements[operation] += 1
-            return execute(cursor, operation, parameters)
-
-        def counted_prepared(driver: Any, operation: str, parameters: Any) -> Any:
-            self.statements[operation] += 1
-            return execute_prepared(driver, operation, parameters)
-
-        def counted(method: Any, name: str) -> Any:
-            def call(connection: Any) -> None:
-                self.sql[name] += 1
-                method(connection)
-            return call
-
-        _Cursor.execute = counted_execute
-        inline_sqlite._execute = counted_prepared
-        _Connection.commit = counted(_Connection.commit, "commits")
-        _Connection.rollback = counted(_Connection.rollback, "rollbacks")
+        await db.run_sync(lambda connection: connection.connection.driver_connection.set_trace_callback(traced))
 
     async def settle(self, timeout: float) -> bool:
         """Wait until nothing waits in the inbox or the outbox and no send is in flight."""
@@ -198,7 +189,7 @@ class Oberih:
         while loop.time() < deadline:
             async with self.app.db.transaction() as tx:
                 busy = await tx.inbox.depth() or await tx.outbox.depth()
-            if not busy and not self.app.worker._in_flight and not self.app.db.calls_running:
+            if not busy and not self.app.worker.pool.in_flight and not self.app.db.calls_running:
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -12,6 +12,7 @@ from typing import Any
 from bot.flood import FloodGauge
 from bot.outbox import Outbox
 from bot.privacy import Privacy
+from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from dialogs.actions import (
     CaseSubmitted, ConvertCase, DeleteIncoming, FlagUrgent, Forget, Outcome, QuickExit, RateCase, ReceiptChecked,
     ReceiptOutcome, Reconnect, RelayToCase, ServiceEvent, SubmitCase, SubmitRefused, UrgentReason, UrgentWithdrawn,
@@ -82,8 +83,13 @@ class ConversationService:
         key = self.privacy.pseudonym(child.channel, child.platform_id)
         conversation = await tx.conversations.get(key)
         previous = State.from_dict(conversation.state) if conversation else None
-        turn = _Turn(self, tx, child, key, await tx.cases.open_with_news(key))
-        state = await turn.perform(self.engine.handle(previous, event, turn.context()))
+        cases = await tx.cases.open_with_news(key)
+        turn = _Turn(self, tx, child, key, cases)
+        outcome = self.engine.handle(previous, event, turn.context())
+        await record_turn(tx, previous, outcome.state, child.channel)  # statistics
+        for news in cases:
+            await record_checkin_answered(tx, news.case)  # statistics
+        state = await turn.perform(outcome)
         if turn.forgotten:
             await tx.conversations.delete(key)
             await turn.flush(0)
@@ -200,6 +206,7 @@ class _Turn:
         if action.kind == CaseKind.LINK and action.consent == Consent.POLICE:
             await self.service.outbox.case_card(tx, case, target="police")  # the child allowed it
         await tx.audit.add(case.id, "child", None, "submitted")
+        await record_submitted(tx, case)  # statistics
         log.info("case submitted", extra={"case": case.number, "urgent": action.urgent})
         self.cases.append(OpenCaseNews(case, None, None))
         return CaseSubmitted(case.number, code)
@@ -266,6 +273,7 @@ class _Turn:
                       else self.tx.cases.latest_for(self.key))
         if case is not None and case.conversation_key == self.key and case.rating is None:
             await self.tx.cases.update(case.id, rating=action.score)
+            await record_rating(self.tx, case, action.score)  # statistics
             engine = self.service.engine
             label = engine.say(engine.default_language, RATINGS[action.score])
             await self.service.outbox.notice(self.tx, case, "operator.notice.rating", score=label)

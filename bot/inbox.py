@@ -16,30 +16,39 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Awaitable, Callable, NamedTuple
+from typing import Any, Awaitable, Callable, NamedTuple, Protocol
 
-from storage import ConcurrentUpdate
+from storage import ConcurrentUpdate, Database, InboxItem, Transaction
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any, dict], Awaitable[None]]
+Handler = Callable[[Transaction, dict[str, Any]], Awaitable[None]]
 BATCH = 200
 TOGETHER = 20  # new updates handled in one transaction at most (a failure redoes them one by one)
 
 
+PARALLEL_LANES = 32
+
+
 class Received(NamedTuple):
-    """A new update as an adapter hands it over: its id, its lane, the event to handle, and its
+    """A new update as an adapter hands it over: its id, its lane, the update to handle, and its
     payload to store (made only if it must wait)."""
 
     external_id: str
     lane: str
-    event: Any
-    payload: Callable[[], dict]
-PARALLEL_LANES = 32
+    event: dict[str, Any]
+    payload: Callable[[], dict[str, Any]]
+
+
+class InboxMetrics(Protocol):
+    def update_handled(self, channel: str) -> None: ...
+
+    def update_parked(self, channel: str) -> None: ...
 
 
 class InboxProcessor:
-    def __init__(self, db: Any, handlers: dict[str, Handler], max_attempts: int, metrics: Any = None) -> None:
+    def __init__(self, db: Database, handlers: dict[str, Handler], max_attempts: int,
+                 metrics: InboxMetrics | None = None) -> None:
         self.db, self.handlers, self.max_attempts, self.metrics = db, handlers, max_attempts, metrics
         self.wake = asyncio.Event()
         self._retry_at: dict[int, float] = {}
@@ -71,8 +80,8 @@ class InboxProcessor:
             self._handled(channel)
         return True
 
-    async def receive(self, channel: str, external_id: str, lane: str, event: Any,
-                      payload: Callable[[], dict]) -> None:
+    async def receive(self, channel: str, external_id: str, lane: str, event: dict[str, Any],
+                      payload: Callable[[], dict[str, Any]]) -> None:
         """A new update: handle `event` now, in the transaction that records the update as done; if its
         lane has updates waiting, or handling fails, store `payload()` to be handled in turn."""
         handler = self.handlers[channel]
@@ -118,7 +127,7 @@ class InboxProcessor:
         """Handle what is pending now; returns how many items were handled."""
         async with self.db.transaction() as tx:
             items = await tx.inbox.pending(BATCH)
-        lanes: dict[str, list[Any]] = defaultdict(list)
+        lanes: dict[str, list[InboxItem]] = defaultdict(list)
         for item in items:
             lanes[item.lane].append(item)
         if lanes:
@@ -126,7 +135,7 @@ class InboxProcessor:
         results = await asyncio.gather(*(self._lane(lane_items) for lane_items in lanes.values()))
         return sum(results)
 
-    async def _lane(self, items: list[Any]) -> int:
+    async def _lane(self, items: list[InboxItem]) -> int:
         done = 0
         async with self._slots:
             for item in items:
@@ -135,7 +144,7 @@ class InboxProcessor:
                 done += 1
         return done
 
-    async def _handle(self, item: Any) -> bool:
+    async def _handle(self, item: InboxItem) -> bool:
         handler = self.handlers.get(item.channel)
         try:
             async with self.db.transaction() as tx:
@@ -156,7 +165,7 @@ class InboxProcessor:
         if self.metrics:
             self.metrics.update_handled(channel)
 
-    async def _failed(self, item: Any, error: Exception) -> bool:
+    async def _failed(self, item: InboxItem, error: Exception) -> bool:
         reason = type(error).__name__  # never the message: it could quote what a child wrote
         async with self.db.transaction() as tx:
             parked = await tx.inbox.fail(item.id, reason, self.max_attempts)

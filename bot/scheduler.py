@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.outbox import Kind, Outbox
+from bot.outbox import Outbox
+from bot.settings import Settings
+from bot.statistics.record import record
+from bot.statistics.report import post_last_week
 from dialogs.engine import Engine
 from dialogs.model import State
 from dialogs.steps import BuiltinStep
-from storage import ConcurrentUpdate
+from storage import ConcurrentUpdate, Conversation, Database, StatEvent, Target, Transaction
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
@@ -23,7 +25,7 @@ SWEEP_LIMIT = 500
 
 
 class Sweeps:
-    def __init__(self, db: Any, engine: Engine, outbox: Outbox, settings: Any) -> None:
+    def __init__(self, db: Database, engine: Engine, outbox: Outbox, settings: Settings) -> None:
         self.db, self.engine, self.outbox, self.settings = db, engine, outbox, settings
 
     async def every_minute(self) -> None:
@@ -32,7 +34,7 @@ class Sweeps:
         await self.digest()
         async with self.db.transaction() as tx:
             await tx.outbox.stuck(tx.now)
-        self.outbox.wake.set()
+        self.outbox.nudge()
 
     async def every_hour(self) -> None:
         await self.expire_drafts()
@@ -41,7 +43,7 @@ class Sweeps:
             await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
             await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)
             await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
-        self.outbox.wake.set()
+        self.outbox.nudge()
 
     async def raise_unaccepted(self) -> None:
         """A new case nobody accepted within the SLA is raised in its topic, then to the admins."""
@@ -69,6 +71,7 @@ class Sweeps:
                     text = self.engine.say(case.language, "notice.checkin")
                     await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text)
                     await self.outbox.notice(tx, case, "operator.notice.checkin_sent")
+                    await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 
     async def digest(self) -> None:
         """When new cards outrun the group limit, staff get one line a minute naming who waits."""
@@ -93,7 +96,7 @@ class Sweeps:
                 return
             after = (page[-1].updated_at, page[-1].key)
 
-    async def _expire(self, tx: Any, conversation: Any) -> None:
+    async def _expire(self, tx: Transaction, conversation: Conversation) -> None:
         state = State.from_dict(conversation.state)
         if state.has_draft:
             state.clear_draft()
@@ -110,16 +113,15 @@ class Sweeps:
             await tx.conversations.delete(conversation.key)  # nothing to keep for an idle child
 
     async def purge_closed(self) -> None:
-        """Closed cases past RETENTION_DAYS: keep one anonymous statistics row, delete the rest and the topics."""
+        """Closed cases past RETENTION_DAYS: delete them and their topics (their statistics were counted as they moved)."""
         async with self.db.transaction() as tx:
             for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
                 if not await tx.cases.delete(case.id):
                     continue  # another process purged it first
-                await tx.stats.add(case)
-                for target in ("operator", "police"):
-                    topic = getattr(case, f"{target}_topic_id")
+                for target in (Target.OPERATOR, Target.POLICE):
+                    topic = case.topic(target).topic_id
                     if topic is not None:
-                        await self.outbox.general(tx, None, target=target, kind=Kind.DELETE_TOPIC, topic_id=topic)
+                        await self.outbox.delete_topic(tx, target, topic)
                 log.info("case purged", extra={"case": case.number})
 
 
@@ -128,5 +130,7 @@ def start_scheduler(sweeps: Sweeps) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(sweeps.every_minute, "interval", minutes=1, max_instances=1, coalesce=True)
     scheduler.add_job(sweeps.every_hour, "interval", hours=1, max_instances=1, coalesce=True)
+    scheduler.add_job(post_last_week, "cron", day_of_week="mon", hour=7, args=(sweeps.db, sweeps.outbox, sweeps.engine,
+                      sweeps.settings), max_instances=1, coalesce=True)  # statistics
     scheduler.start()
     return scheduler

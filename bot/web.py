@@ -1,18 +1,17 @@
 """The bot's web server: webhook routes, /healthz and /metrics — nothing else is exposed."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.channel import Route
 from bot.metrics import Metrics
+from storage import Database
 
-Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
-
-def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], webhooks: list[Route],
-                  routes: list[tuple[str, str, Any]] = ()) -> web.Application:
-    """`routes`: (method, path, handler) a channel needs besides its webhook (Viber's media links)."""
+def build_web_app(db: Database, metrics: Metrics, loops_alive: Callable[[], bool], routes: list[Route]) -> web.Application:
+    """`routes`: (method, path, handler) the channels serve (webhooks, Viber's media links)."""
     async def on_health(request: web.Request) -> web.Response:
         database = await db.ping()
         depth = None
@@ -32,8 +31,6 @@ def build_web_app(db: Any, metrics: Metrics, loops_alive: Callable[[], bool], we
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_get("/healthz", on_health)
     app.router.add_get("/metrics", on_metrics)
-    for path, handler in webhooks:
-        app.router.add_post(path, handler)
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     return app

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 
-# A host is labels of letters (any script: приклад.укр, münchen.de), digits and hyphens; the last
-# label is letters only, or punycode (xn--p1acf). An optional scheme, port, path, query, fragment.
-_HOST = r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)"
-_URL = rf"(?:https?://)?(?:www\.)?{_HOST}(?::\d{{1,5}})?(?:[/?#]\S*)?"
+from dialogs.inert import DOMAIN
+
+# A domain in any script (приклад.укр, münchen.de) or its punycode; an optional scheme, port, path.
+_URL = rf"(?:https?://)?{DOMAIN}(?::\d{{1,5}})?(?:[/?#]\S*)?"
 # An account: @name, as Telegram, Instagram or TikTok write it (letters of any script, digits, _ and .).
 _ACCOUNT = r"@[\w.]{3,}"
 _LINK = re.compile(rf"^(?:{_URL}|{_ACCOUNT})$", re.IGNORECASE)

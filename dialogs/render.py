@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dialogs.content import ButtonSpec, Content, Helpline, Step, StepKind
+from dialogs.inert import inert
 from dialogs.model import Button, Context, OpenCase, Say, State
 
 MAX_SUMMARY_VALUE = 300
@@ -89,14 +90,14 @@ class Renderer:
 
     def staff_summary(self, lang: str, answers: dict[str, Any], skip: frozenset[str] = frozenset()) -> str:
         """The same for staff, in staff words only (`operator.field.<field>` labels, `operator.value.*`
-        for chosen answers), whole, and links inert so that no client opens or previews them."""
+        for chosen answers), whole, and every link, domain and @handle inert so that no client opens or
+        previews it."""
         lines = []
         for step, value in self._answered(answers):
             if step.field in skip:
                 continue
             label = self.text(lang, f"operator.field.{step.field}")
-            text = self.staff_answer(lang, step, value)
-            lines.append(f"{label}: {defang(text) if step.validate == 'link' else text}")
+            lines.append(f"{label}: {inert(self.staff_answer(lang, step, value))}")  # never a live link
         return "\n".join(lines)
 
     def staff_answer(self, lang: str, step: Step, value: Any) -> str:
@@ -139,11 +140,6 @@ def split_text(text: str, limit: int) -> list[str]:
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n")
     return parts + [text]
-
-
-def defang(link: str) -> str:
-    """hxxps://example[.]com/x and [@]name: readable and copyable by staff, never a live link."""
-    return link.replace("http", "hxxp").replace(".", "[.]").replace("@", "[@]")
 
 
 def fill(template: str, slots: dict[str, Any]) -> str:

@@ -149,7 +149,7 @@ class Turn(Moves):
             self.actions.append(DeleteIncoming())
             self.say("images.not_here", self.buttons_here())
         elif step is not None and step.kind is StepKind.RELAY and step.input in (InputKind.MEDIA, InputKind.ANY):
-            self._relay_here(step, media=media)
+            self._relay_here(step, text=event.text, media=media)  # a caption goes with its file
         elif step is not None and step.kind is StepKind.QUESTION and step.field and step.input is InputKind.TEXT \
                 and media.kind in SPOKEN_KINDS and not step.validate:
             self.state.answers[step.field] = {"voice": media.to_dict()}
@@ -161,7 +161,7 @@ class Turn(Moves):
             if self._first_of_album(media):
                 self.say("screenshots.got", self.buttons_here())
         elif self._relaying():
-            self._relay_aside(media=media)
+            self._relay_aside(text=event.text, media=media)
         else:
             self.say(step.invalid if step and step.invalid else "common.media_not_here", self.buttons_here())
 

@@ -18,8 +18,8 @@ LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
-               "count", "numbers", "score", "cases", "kind", "news", "date", "channel"}
-LETTER = re.compile(r"[^\W\d_]")
+               "count", "numbers", "score", "link", "period", "cases", "kind", "news", "date", "channel"}
+LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 VALIDATORS = {"link"}
 
 
@@ -164,12 +164,13 @@ def _check_texts(content: Content, reader: _Reader, errors: list[Problem], warni
 
 def _worth_translating(content: Content, key: str) -> bool:
     """Whether a text that reads the same as in another language may have been left untranslated.
-    Not when it has no letters (numbers, emoji, "9–12"), nor when it reads the same in every one of
-    three or more languages (names such as "Instagram" or "TikTok" are written alike everywhere).
-    With only two languages, every identical text with letters is asked about."""
+    Not when it has no word of four letters or more (numbers, emoji, "9–12", "OK", "{minutes} min":
+    such short words are often written alike), nor when it reads the same in every one of three or
+    more languages (names such as "Instagram" are written alike everywhere). With only two
+    languages, every identical text with a longer word is asked about."""
     values = {texts.get(key) for texts in content.texts.values()}
     value = content.texts[content.languages[0]].get(key) or ""
-    if not LETTER.search(re.sub(r"\{\w+\}", "", value)):
+    if not LONG_WORD.search(re.sub(r"\{\w+\}", "", value)):
         return False
     return len(values) > 1 or len(content.texts) < 3
 

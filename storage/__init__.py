@@ -2,27 +2,34 @@
 from __future__ import annotations
 
 from storage.db import Database, Transaction
-from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageError
+from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageBusy, StorageError, StorageFull
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.records import AuditEntry, Case, CaseMessage, CaseStat, Conversation, InboxItem, OutboxItem, StaffMember
+from storage.records import (
+    AuditEntry, Case, CaseMessage, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic, StatCount,
+)
 from storage.types import Clock, Sealer, utc_now
 from storage.values import (
     FINISHED,
     KEEP,
     CaseKind,
     CaseStatus,
+    ChannelName,
     Consent,
     InboxStatus,
     Keep,
+    Kind,
+    Outcome,
     OutboxStatus,
     Priority,
     Role,
+    StatEvent,
     Target,
 )
 
 __all__ = [
-    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStat", "CaseStatus", "Clock",
-    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep",
-    "NotFound", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StorageError", "Target",
+    "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStatus", "ChannelName", "Clock",
+    "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind",
+    "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic",
+    "StatCount", "StatEvent", "StorageBusy", "StorageError", "StorageFull", "Target",
     "Transaction", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

@@ -2,7 +2,7 @@
 
 With `synchronous=NORMAL` a commit only appends to the log; a checkpoint copies the log into the
 database file and waits for the disk (fsync). Left to SQLite, every thousandth page or so a commit
-runs that checkpoint itself, and the event loop (storage/inline_sqlite.py) stops for it: 5–8 ms on
+runs that checkpoint itself, and the event loop (storage/sqlite.py) stops for it: 5–8 ms on
 this machine's disk. So the Database turns SQLite's automatic checkpoints off on its connection and
 this thread checkpoints every second on a connection of its own. A PASSIVE checkpoint takes no lock
 that the writer needs: commits go on meanwhile, and the thread waits for the disk while holding no GIL.

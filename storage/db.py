@@ -6,14 +6,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
+from typing import TypeVar, cast
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.pool import StaticPool
 
 from storage.checkpoints import Checkpoints
-from storage.engine import make_engine
-from storage.inline_sqlite import InlineConnection
+from storage.engine import make_engine, storage_error
 from storage.migrate import upgrade
 from storage.repositories.base import Context
 from storage.repositories.cases import Cases
@@ -23,7 +23,10 @@ from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
+from storage.sqlite import LOCK_WAIT_SECONDS, SQLiteConnection, on_file
 from storage.types import Clock, Sealer, utc_now
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -79,25 +82,35 @@ async def _run_after_commit(call: Callable[[], Awaitable[object]]) -> None:
 
 
 class Database:
-    """Owns the engine; `start()` migrates to the newest schema before anything else touches it."""
+    """Owns the engine; `start()` migrates to the newest schema before anything else touches it.
 
-    def __init__(self, url: str, privacy: Sealer, clock: Clock = utc_now) -> None:
+    A database error that callers must tell apart leaves a transaction typed (storage/errors.py):
+    `StorageFull` for a full disk, `StorageBusy` for SQLite's write lock held elsewhere too long."""
+
+    def __init__(self, url: str, privacy: Sealer, clock: Clock = utc_now, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
         self._url = url
         self._privacy = privacy
         self._clock = clock
-        self._engine: AsyncEngine | None = None
+        self._lock_wait = lock_wait  # SQLite: seconds a transaction waits for another connection's write lock
+        self._engine: AsyncEngine | Engine | None = None
         self._serial: AbstractAsyncContextManager[object] = nullcontext()
         self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
-        self._held: AsyncConnection | None = None  # SQLite's one connection, open while started
-        self._inline: InlineConnection | None = None  # the same, used without the asyncio layer
+        self._sqlite: SQLiteConnection | None = None  # SQLite's one connection, open while started
         self._checkpoints: Checkpoints | None = None  # SQLite on a file: its log's checkpoints
 
     @property
-    def engine(self) -> AsyncEngine:
-        """The engine (for tools and tests; application code uses transaction())."""
+    def engine(self) -> AsyncEngine | Engine:
+        """The engine (for tools and tests; application code uses transaction()): an AsyncEngine for
+        PostgreSQL, a synchronous Engine for SQLite (storage/sqlite.py)."""
         if self._engine is None:
             raise RuntimeError("Database.start() has not been awaited")
         return self._engine
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The synchronous Engine underneath, on which SQLAlchemy's event listeners are set."""
+        engine = self.engine
+        return engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @property
     def now(self) -> datetime:
@@ -117,43 +130,50 @@ class Database:
         try:
             await upgrade(engine)
         except BaseException:
-            await engine.dispose()
+            await engine.dispose() if isinstance(engine, AsyncEngine) else engine.dispose()
             raise
         self._engine = engine
-        if isinstance(engine.pool, StaticPool):
-            # SQLite has one shared connection (storage/inline_sqlite.py): concurrent transactions would
+        if isinstance(engine, Engine):
+            # SQLite has one shared connection (storage/sqlite.py): concurrent transactions would
             # commit each other's work. It stays open: checking it out and back in for every
             # transaction cost more than many of the transactions themselves.
             self._serial = asyncio.Lock()
-            self._held = await engine.connect()
-            self._inline = InlineConnection(self._held.sync_connection)
-            path = engine.url.database
-            if path and path != ":memory:" and not path.startswith("file:"):
+            self._sqlite = SQLiteConnection(engine.connect(), self._lock_wait)
+            if on_file(engine.url.database):
                 # Checkpoints in a thread of their own (storage/checkpoints.py), not inside a commit.
-                await self._held.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-                await self._held.commit()
-                self._checkpoints = Checkpoints(path)
+                self._sqlite.sync_connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                self._sqlite.sync_connection.commit()
+                self._checkpoints = Checkpoints(str(engine.url.database))
                 self._checkpoints.start()
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
         """Dispose of the engine and its connections."""
-        engine, self._engine, held, self._held, self._inline = self._engine, None, self._held, None, None
+        engine, self._engine, sqlite, self._sqlite = self._engine, None, self._sqlite, None
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        if held is not None:
-            await held.close()
-        if engine is not None:
+        if sqlite is not None:
+            sqlite.sync_connection.close()
+        if isinstance(engine, AsyncEngine):
             await engine.dispose()
+        elif engine is not None:
+            engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One connection: commits when the block ends, rolls back if it raises (SQLite: one at a time).
         Calls registered with `Transaction.after_commit` run after the commit."""
-        async with self._serial, self._begin() as connection:
-            tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
-            yield tx
+        async with self._serial:
+            try:
+                async with self._begin() as connection:
+                    tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
+                    yield tx
+            except DBAPIError as error:
+                typed = storage_error(error)
+                if typed is None:
+                    raise
+                raise typed from error
         for call in tx._on_commit:
             try:
                 call()
@@ -165,13 +185,21 @@ class Database:
             task.add_done_callback(self._calls.discard)
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection | InlineConnection]:
-        if self._inline is not None:
-            with self._inline.sync_connection.begin():
-                yield self._inline
+    async def _begin(self) -> AsyncIterator[AsyncConnection | SQLiteConnection]:
+        if self._sqlite is not None:
+            with self._sqlite.sync_connection.begin():
+                yield self._sqlite
         else:
-            async with self.engine.begin() as connection:
+            async with cast(AsyncEngine, self.engine).begin() as connection:
                 yield connection
+
+    async def run_sync(self, call: Callable[[Connection], R]) -> R:
+        """Run `call` with a synchronous SQLAlchemy Connection in a transaction of its own (for tools
+        and tests: raw SQL, inspection, migrations' checks), on the connection transactions use."""
+        async with self._serial, self._begin() as connection:
+            if isinstance(connection, SQLiteConnection):
+                return call(connection.sync_connection)
+            return await connection.run_sync(call)
 
     @property
     def calls_running(self) -> int:

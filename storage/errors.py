@@ -16,3 +16,12 @@ class DuplicateNumber(StorageError):
 
 class NotFound(StorageError, LookupError):
     """The row to change does not exist."""
+
+
+class StorageFull(StorageError):
+    """The disk (or the database's size limit) is full: nothing of the transaction was stored. Retry
+    when there is space again; until then acknowledge nothing that depends on it."""
+
+
+class StorageBusy(StorageError):
+    """Another connection held the database's write lock for too long (SQLite): nothing was stored."""

@@ -1,178 +1,108 @@
-"""SQLite for the async engine, run in the event loop's own thread on one connection.
+"""The fast path for statements marked `prepared` on SQLite, fenced: one module, one SQLAlchemy series.
 
-SQLite is a library inside this process, not a server: a query on a local file takes microseconds,
-while aiosqlite's thread per connection costs a thread hand-off, a wake-up of the event loop and a
-fight for the GIL on every statement, several times what the statement itself costs (bench/README.md).
-So SQLite runs here the way it is meant to: synchronously, on a single connection. The Database
-runs one transaction at a time on it (an asyncio lock), and a transaction never waits on the network
-while it holds that lock (network calls wait for the commit: `Transaction.after_commit`), so the
-lock is held only for the microseconds the statements take. A write-ahead-log checkpoint, or another
-process holding the write lock, pauses the event loop briefly; a deployment with several processes
-should use PostgreSQL.
+A prepared statement is one built once and run often (module constants). SQLAlchemy's execution
+path costs several times what SQLite takes for such a statement: it makes an execution context,
+constructs and processes the parameters and builds result metadata on every call (bench/README.md,
+findings 17 and 20). On SQLite (storage/sqlite.py `SQLiteConnection`) a prepared statement skips it:
+SQLAlchemy compiles it once for the connection (per set of parameter names), and each call then
+orders and converts the parameters with the processors SQLAlchemy itself uses (each type's
+`bind_processor` and `result_processor`), runs the SQL in sqlite3 and returns the rows as a
+SQLAlchemy `Result`; errors are raised as SQLAlchemy raises them, parameters hidden. Statements with
+lists of values (expanding `IN`), Python-side column defaults or several sets of parameters, and
+every statement while an event listener is on the engine (it must see them all), take SQLAlchemy's
+path. On PostgreSQL the mark changes nothing. tests/test_inline_sqlite.py runs every prepared
+statement of the repositories both ways and compares what they give and raise.
 
-Statements built once (module constants, marked with `prepared`) skip even SQLAlchemy's execution
-path here: SQLAlchemy compiles such a statement once for this connection, and each call then only
-orders and converts its parameters as SQLAlchemy would and hands them to sqlite3. SQLAlchemy's path
-costs ten times what SQLite takes for the statements of a dialog step (bench/README.md, finding 17).
+This path was written for SQLAlchemy 2.1 (checked with 2.1.9) and is used only on 2.1.x: on any
+other version every statement takes SQLAlchemy's path, and `FastPath` says so in the log once, at
+start. What it reads of SQLAlchemy beyond its documented API, all of it here:
+* `Connection._has_events`, `Engine._has_events`: whether event listeners are on (SQLAlchemy then
+  dispatches events on every statement, so this path steps aside);
+* `sqlalchemy.engine.result.SimpleResultMetaData`: the keys of a `Result` built from rows;
+* of a compiled statement (`SQLCompiler`): `string`, `positional`, `positiontup`, `binds`,
+  `construct_params`, and, to leave a statement to SQLAlchemy, `insert_prefetch`,
+  `update_prefetch`, `post_compile_params`, `literal_execute_params`, `escaped_bind_names`.
 """
 from __future__ import annotations
 
-import collections
+import logging
 import sqlite3
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Executable
-from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection, AsyncAdapt_dbapi_cursor
-from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+import sqlalchemy
+from sqlalchemy import Connection, Executable, Result
 from sqlalchemy.engine import Dialect, IteratorResult
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.util import EMPTY_DICT
-from sqlalchemy.util.concurrency import await_, in_greenlet
 
-NAME = "sqlite.oberih"  # registered in storage.engine: SQLite URLs become sqlite+oberih://
+log = logging.getLogger(__name__)
+
+WRITTEN_FOR = "2.1"  # the SQLAlchemy release series (major.minor) the fast path was written for
+_MARK = "oberih_prepared"  # the execution option that marks a prepared statement
 
 S = TypeVar("S", bound=Executable)
-_PREPARED: dict[int, Executable] = {}  # by id; kept alive here, so an id is never reused
 
 
 def prepared(statement: S) -> S:
-    """Mark a statement that is built once and run often: on SQLite it runs without SQLAlchemy's
-    execution path (`InlineConnection`); elsewhere nothing changes."""
-    _PREPARED[id(statement)] = statement
-    return statement
+    """The statement, marked as built once and run often: on SQLite it runs on the fast path;
+    elsewhere nothing changes. Mark only statements that are built once."""
+    return statement.execution_options(**{_MARK: True})
 
 
-class _Done:
-    """An awaitable that finishes at once, without yielding to the event loop."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Any:
-        return iter(())
+def is_prepared(statement: Executable) -> bool:
+    """True if the statement is marked `prepared`."""
+    return bool(statement.get_execution_options().get(_MARK))
 
 
-_DONE = _Done()
+def written_for(version: str) -> bool:
+    """True if the fast path was written for this SQLAlchemy version."""
+    return version.split(".")[:2] == WRITTEN_FOR.split(".")
 
 
-class _Cursor(AsyncAdapt_dbapi_cursor):
-    """SQLAlchemy's asyncio cursor adapter, calling sqlite3 directly."""
-
-    __slots__ = ()
-    _awaitable_cursor_close = False
-
-    def __init__(self, adapt_connection: _Connection) -> None:  # not super(): it would await a cursor
-        self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = self._connection.cursor()
-        self._soft_closed_memoized = EMPTY_DICT
-        self._rows = collections.deque()
-
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        result = self._cursor.execute(operation, parameters or ())
-        if self._cursor.description:
-            self._rows = collections.deque(self._cursor.fetchall())
-        _awaited()
-        return result
-
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        result = self._cursor.executemany(operation, seq_of_parameters)
-        _awaited()
-        return result
+ACTIVE = written_for(sqlalchemy.__version__)
 
 
-def _awaited() -> None:
-    # Called through the asyncio layer (AsyncConnection: migrations, tools), a statement must have
-    # awaited something (that layer's guard against drivers that block): this awaits something
-    # already done. Called through InlineConnection there is no such layer and nothing to do.
-    if in_greenlet():
-        await_(_DONE)
+class FastPath:
+    """Runs the prepared statements of one SQLite connection without SQLAlchemy's execution path."""
 
-
-class _Connection(AsyncAdapt_dbapi_connection):
-    """A sqlite3 connection behind SQLAlchemy's asyncio connection adapter."""
-
-    __slots__ = ()
-    _cursor_cls = _Cursor
-    _ss_cursor_cls = _Cursor
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._connection.isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: str | None) -> None:
-        self._connection.isolation_level = value
-
-    def create_function(self, *args: Any, **kw: Any) -> None:
-        self._connection.create_function(*args, **kw)
-
-    def rollback(self) -> None:
-        self._connection.rollback()
-
-    def commit(self) -> None:
-        self._connection.commit()
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-class InlineSQLiteDialect(SQLiteDialect_pysqlite):
-    """The standard pysqlite dialect (same SQL, same transaction handling), usable by the async engine."""
-
-    is_async = True
-    supports_statement_cache = True
-
-    @classmethod
-    def import_dbapi(cls) -> Any:
-        return sqlite3
-
-    @classmethod
-    def get_async_dialect_cls(cls, url: Any) -> type[InlineSQLiteDialect]:
-        return cls
-
-    def connect(self, *cargs: Any, **cparams: Any) -> _Connection:
-        return _Connection(sqlite3, sqlite3.connect(*cargs, **cparams))
-
-    def get_driver_connection(self, connection: Any) -> Any:
-        return connection._connection
-
-
-class InlineConnection:
-    """SQLite's one connection as repositories use it: `await connection.execute(...)`, run right here.
-
-    The asyncio layer would run each statement in a greenlet and back (AsyncConnection.execute), which
-    costs twice what SQLAlchemy's own work for a prebuilt statement costs (bench/README.md, finding 9);
-    SQLite needs no event loop, so a transaction on this connection skips that layer altogether, and
-    a `prepared` statement SQLAlchemy's execution path too (`_Plan`)."""
-
-    __slots__ = ("_driver", "_plans", "sync_connection")
+    __slots__ = ("_active", "_driver", "_plans", "_sync")
 
     def __init__(self, sync_connection: Connection) -> None:
-        self.sync_connection = sync_connection
+        self._sync = sync_connection
         self._driver: sqlite3.Connection = sync_connection.connection.driver_connection
-        self._plans: dict[tuple[int, tuple[str, ...]], _Plan | None] = {}
+        if not ACTIVE:
+            log.warning("SQLAlchemy %s is not the %s.x the fast SQLite path was written for: "
+                        "every statement takes SQLAlchemy's own path", sqlalchemy.__version__, WRITTEN_FOR)
+        self._active = ACTIVE
+        # Per statement, per set of parameter names; weak, so that a statement's plans go with it.
+        self._plans: weakref.WeakKeyDictionary[Executable, dict[tuple[str, ...], _Plan | None]] = (
+            weakref.WeakKeyDictionary())
 
-    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
-        sync = self.sync_connection
+    @property
+    def statements(self) -> set[Executable]:
+        """The prepared statements that have run on this path (for tests)."""
+        return {statement for statement, plans in self._plans.items() if any(plans.values())}
+
+    def run(self, statement: Executable, parameters: Any) -> Result[Any] | None:
+        """The statement's result, or None if it must take SQLAlchemy's path (then it has not run)."""
+        sync = self._sync
         # With event listeners on the engine, every statement goes SQLAlchemy's way, so they see it.
-        direct = id(statement) in _PREPARED and not (sync._has_events or sync.engine._has_events)
-        plan = self._plan(statement, parameters) if direct else None
-        if plan is None:
-            return sync.execute(statement, parameters)
-        return plan.run(self._driver, parameters or {})
-
-    def _plan(self, statement: Executable, parameters: Any) -> _Plan | None:
+        if not (self._active and is_prepared(statement)) or sync._has_events or sync.engine._has_events:
+            return None
         if parameters is not None and not isinstance(parameters, Mapping):
             return None  # several sets of parameters (executemany): SQLAlchemy's path
-        # An INSERT's columns are the parameters given: one plan per set of names.
-        key = (id(statement), tuple(parameters or ()))
+        plans = self._plans.get(statement)
+        if plans is None:
+            plans = self._plans[statement] = {}
+        # An INSERT's or UPDATE's columns are the parameters given: one plan per set of names.
+        names = tuple(parameters or ())
         try:
-            return self._plans[key]
+            plan = plans[names]
         except KeyError:
-            plan = self._plans[key] = _Plan.build(statement, key[1], self.sync_connection.dialect)
-            return plan
+            plan = plans[names] = _Plan.build(statement, names, sync.dialect)
+        return None if plan is None else plan.run(self._driver, parameters or {})
 
 
 class _Rows(IteratorResult[Any]):
@@ -187,7 +117,7 @@ class _Plan:
 
     __slots__ = ("_columns", "_compiled", "_conversions", "_dialect", "_sql", "_to_python")
 
-    def __init__(self, compiled: Any, dialect: Dialect) -> None:
+    def __init__(self, statement: Executable, compiled: Any, dialect: Dialect) -> None:
         self._compiled = compiled
         self._dialect = dialect
         self._sql: str = compiled.string
@@ -195,8 +125,9 @@ class _Plan:
         self._conversions = tuple(
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in compiled.positiontup
         )
-        columns = compiled._result_columns  # (key, name, objects, type) per column, as SQLAlchemy reads rows
-        self._columns = SimpleResultMetaData([column.keyname for column in columns])
+        # The columns of its rows: a SELECT's, or those of an INSERT's or UPDATE's RETURNING.
+        columns = list(getattr(statement, "exported_columns", ()))
+        self._columns = SimpleResultMetaData([column.key for column in columns])
         to_python = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
         self._to_python: tuple[Callable[[Any], Any] | None, ...] | None = (
             tuple(to_python) if any(to_python) else None
@@ -205,7 +136,7 @@ class _Plan:
     @classmethod
     def build(cls, statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Plan | None:
         """The plan, or None for a statement this path does not cover: SQLAlchemy runs it then."""
-        compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+        compiled: Any = statement.compile(dialect=dialect, column_keys=sorted(names))
         if (
             not compiled.positional
             or compiled.insert_prefetch or compiled.update_prefetch  # Python-side column defaults
@@ -213,14 +144,14 @@ class _Plan:
             or compiled.escaped_bind_names
         ):
             return None
-        return cls(compiled, dialect)
+        return cls(statement, compiled, dialect)
 
     def run(self, driver: sqlite3.Connection, parameters: Mapping[str, Any]) -> _Rows:
         try:
             values = self._compiled.construct_params(parameters)
             ordered = [values[name] if convert is None else convert(values[name])
                        for name, convert in self._conversions]
-            cursor = _execute(driver, self._sql, ordered)
+            cursor = driver.execute(self._sql, ordered)
             rows = cursor.fetchall() if cursor.description else []
         except Exception as error:  # raised as SQLAlchemy raises it, the values left out of the message
             raise DBAPIError.instance(self._sql, parameters, error, sqlite3.Error, hide_parameters=True,
@@ -232,8 +163,3 @@ class _Plan:
         result = _Rows(self._columns, iter(rows))
         result.rowcount = cursor.rowcount
         return result
-
-
-def _execute(driver: sqlite3.Connection, sql: str, parameters: list[Any]) -> sqlite3.Cursor:
-    # (A function of its own: the benchmark counts statements here.)
-    return driver.execute(sql, parameters)

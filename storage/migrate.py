@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import make_engine
@@ -34,23 +34,34 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(target: str | AsyncEngine, revision: str = "head") -> None:
-    """Run `alembic upgrade head` against a URL or an existing engine."""
+async def upgrade(target: str | AsyncEngine | Engine, revision: str = "head") -> None:
+    """Run `alembic upgrade head` against a URL or an existing engine (SQLite's is synchronous)."""
     engine = make_engine(target) if isinstance(target, str) else target
     try:
+        if isinstance(engine, Engine):
+            with engine.begin() as connection:
+                _upgrade(connection, revision)
+            return
         async with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             await connection.run_sync(_upgrade, revision)
     finally:
         if isinstance(target, str):
-            await engine.dispose()
+            await engine.dispose() if isinstance(engine, AsyncEngine) else engine.dispose()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def current_revision(engine: AsyncEngine | Engine) -> str | None:
     """The revision the database is at (None before the first migration)."""
+    if isinstance(engine, Engine):
+        with engine.connect() as connection:
+            return _revision(connection)
     async with engine.connect() as connection:
-        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        return await connection.run_sync(_revision)
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

@@ -146,23 +146,36 @@ class AuditRow(Base):
     at: Mapped[datetime]
 
 
-class CaseStatRow(Base):
-    __tablename__ = "case_stats"
-    __table_args__ = (NO_REUSE,)
+class StatCountRow(Base):
+    """How often one thing happened on one day to one kind of case (bot/statistics/record.py).
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str | None] = mapped_column(String(64))
-    age_group: Mapped[str | None] = mapped_column(String(16))
-    channel: Mapped[str] = mapped_column(String(16))
-    country: Mapped[str] = mapped_column(String(8))
-    language: Mapped[str] = mapped_column(String(16))
-    urgent: Mapped[bool] = mapped_column(Boolean)
-    consent: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str | None] = mapped_column(String(64))
-    rating: Mapped[int | None]
-    created_day: Mapped[str] = mapped_column(String(10), index=True)
-    closed_day: Mapped[str | None] = mapped_column(String(10))
+    A counter per combination of values, not a row per event: no id, no case, no order of events,
+    nothing finer than the day. Every column is part of the key, so one upsert counts; "" stands
+    for "not said" (a NULL would never match in the key) and `minutes` is -1 where there is no duration."""
+
+    __tablename__ = "stat_counts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    age_group: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    harm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    minutes: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    count: Mapped[int]
+
+
+class StatPostRow(Base):
+    """A statistics post that went out for a period (the Monday figures): claimed once across processes."""
+
+    __tablename__ = "stat_posts"
+
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    posted_at: Mapped[datetime]
 
 
 class ChatMessageRow(Base):

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from storage.values import CaseKind, CaseStatus, InboxStatus, OutboxStatus, Role, Target
+from storage.values import CaseKind, CaseStatus, InboxStatus, Kind, OutboxStatus, Role, StatEvent, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,14 @@ class Conversation:
     created_at: datetime
     reports_today: int
     reports_day: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffTopic:
+    """A case's forum topic in one staff chat, and the card that opens it (None: not there yet)."""
+
+    topic_id: int | None
+    card_message_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,12 @@ class Case:
     accepted_at: datetime | None
     closed_at: datetime | None
 
+    def topic(self, target: Target) -> StaffTopic:
+        """The case's topic in the operator or the police chat."""
+        if target is Target.POLICE:
+            return StaffTopic(self.police_topic_id, self.police_card_message_id)
+        return StaffTopic(self.operator_topic_id, self.operator_card_message_id)
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
@@ -68,7 +82,7 @@ class OutboxItem:
     lane: str
     conversation_key: str | None
     case_id: int | None
-    kind: str
+    kind: Kind
     payload: dict[str, Any]
     priority: int
     status: OutboxStatus
@@ -126,22 +140,21 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseStat:
-    """The anonymous trace a case leaves after it is purged."""
+class StatCount:
+    """How often `event` happened on `day` with these values; None is "not said"."""
 
-    id: int
-    kind: str
-    category: str | None
+    day: date
+    event: StatEvent
+    region: str | None
+    channel: str | None
+    language: str | None
     age_group: str | None
-    channel: str
-    country: str
-    language: str
-    urgent: bool
-    consent: str
+    kind: str | None
+    harm: str | None
     outcome: str | None
-    rating: int | None
-    created_day: str
-    closed_day: str | None
+    urgent: bool
+    minutes: int | None  # the duration it took (CASE_ACCEPTED, FIRST_ANSWER, CASE_CLOSED), else None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from bot.app import App, build_app, run_app
+from app.build import Service, build
+from app.run import serve
 from bot.settings import Settings, load_settings
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 
@@ -39,10 +40,10 @@ def staff_world(tg: FakeTelegram) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[App]:
-    app = await build_app(settings, clock=clock)
+async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[Service]:
+    app = await build(settings, clock=clock)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_app(app, stop))
+    task = asyncio.create_task(serve(app, stop))
     try:
         await _wait_started(app, task)
         yield app
@@ -53,7 +54,7 @@ async def running_bot(settings: Settings, clock: Any = None) -> AsyncIterator[Ap
         await app.close()
 
 
-async def _wait_started(app: App, task: asyncio.Task) -> None:
+async def _wait_started(app: Service, task: asyncio.Task) -> None:
     for _ in range(500):
         if task.done():
             task.result()  # raises the start-up error
@@ -63,7 +64,7 @@ async def _wait_started(app: App, task: asyncio.Task) -> None:
     raise TimeoutError("the bot did not start")
 
 
-async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
+async def settled(app: Service, tg: FakeTelegram, timeout: float = 15.0) -> None:
     """Wait until every update was fetched and handled and nothing waits in the outbox."""
     newest = max((update["update_id"] for update in tg.updates), default=None)
 
@@ -86,7 +87,7 @@ async def settled(app: App, tg: FakeTelegram, timeout: float = 15.0) -> None:
 class Child:
     """A child on a phone: types, presses buttons by what they say, reads the bot's messages."""
 
-    def __init__(self, app: App, tg: FakeTelegram, user_id: int, lang: str = "en", first_name: str = "Marta") -> None:
+    def __init__(self, app: Service, tg: FakeTelegram, user_id: int, lang: str = "en", first_name: str = "Marta") -> None:
         self.app, self.tg, self.user_id, self.lang = app, tg, user_id, lang
         tg.add_user(user_id, first_name=first_name, username=f"kid{user_id}", language_code=lang)
 
@@ -127,8 +128,9 @@ class Child:
 
 async def report(child: Child, what: str = "They post mean comments under my photos every day.",
                  category: str = "category.bullying", consent: str = "consent.counsellor",
-                 reply: str = "reply.yes") -> StoredMessage:
-    """The whole report flow with typical answers; returns the bot's confirmation."""
+                 reply: str = "reply.yes", before_summary: Any = None) -> StoredMessage:
+    """The whole report flow with typical answers; returns the bot's confirmation. `before_summary`:
+    awaited at the screenshots step (e.g. to send some)."""
     await child.send("/start")
     await child.press("menu.report")
     await child.press(category)
@@ -144,6 +146,8 @@ async def report(child: Child, what: str = "They post mean comments under my pho
     if category in ("category.sextortion", "category.intimate_images", "category.grooming"):
         await child.press("common.continue")
     else:
+        if before_summary is not None:
+            await before_summary()
         await child.press("screenshots.done")
     await child.press("summary.correct")
     await child.press(consent)
@@ -153,7 +157,7 @@ async def report(child: Child, what: str = "They post mean comments under my pho
 class Staff:
     """A member of the operator or police chat."""
 
-    def __init__(self, app: App, tg: FakeTelegram, user_id: int, name: str, chat: int = OPERATOR) -> None:
+    def __init__(self, app: Service, tg: FakeTelegram, user_id: int, name: str, chat: int = OPERATOR) -> None:
         self.app, self.tg, self.user_id, self.name, self.chat = app, tg, user_id, name, chat
         tg.add_user(user_id, first_name=name, username=name.lower(), language_code="en")
         tg.add_member(chat, user_id, "member")

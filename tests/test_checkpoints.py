@@ -17,8 +17,8 @@ async def test_checkpoints_run_beside_the_commits_and_stop_with_the_database(tmp
     await db.start()
     checkpoints = db._checkpoints
     assert checkpoints is not None
-    assert (await db._held.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0  # not inside a commit
-    await db._held.rollback()
+    autocheckpoint = await db.run_sync(lambda connection: connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+    assert autocheckpoint == 0  # not inside a commit
     for round_ in range(3):
         checkpoints.passed.clear()
         for n in range(50):

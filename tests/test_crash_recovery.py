@@ -1,6 +1,6 @@
 """Issue 5: the bot as a real process (`python run_bot.py`), killed with SIGKILL at chosen moments and
 started again on the same database. Every conversation goes on, every undelivered message is sent,
-and none twice; SIGTERM stops it gracefully (DESIGN rule 3)."""
+and none twice; SIGTERM stops it gracefully (docs/ARCHITECTURE.md, rule 3)."""
 from __future__ import annotations
 
 import asyncio

@@ -15,11 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
-from bot.delivery import DeliveryError, DeliveryWorker, backoff_seconds, reason_class, short_reason
+from bot.delivery import DeliveryWorker, Sent, backoff_seconds
+from bot.delivery.policy import as_send_error, metrics_label
 from bot.limits import Limits
-from bot.outbox import URGENT, Kind, Outbox, child_lane, staff_lane
+from bot.outbox import Outbox, child_lane, staff_lane
 from bot.privacy import Privacy
-from storage import Database, OutboxItem, OutboxStatus
+from bot.transport import Failure, SendError
+from storage import Database, Kind, OutboxItem, OutboxStatus, Priority
 
 SECRET = "my secret words"  # stands for a child's sentence: must never reach a log
 
@@ -49,7 +51,7 @@ class FakeSender:
         self.sent_event = asyncio.Event()
         self.next_message_id = 100
 
-    async def send(self, item: OutboxItem, limits: Limits) -> dict | None:
+    async def send(self, item: OutboxItem, limits: Limits) -> Sent | None:
         self.calls.append(item.id)
         self.started.setdefault(item.id, asyncio.Event()).set()
         await asyncio.sleep(0)  # let other sends interleave
@@ -60,7 +62,7 @@ class FakeSender:
         self.sent.append(item.id)
         self.sent_event.set()
         self.next_message_id += 1
-        return {"message_ids": [self.next_message_id]}
+        return Sent((self.next_message_id,))
 
 
 class FakeMetrics:
@@ -112,7 +114,7 @@ def fast_limits(group_per_minute: float = 10_000) -> Limits:
 def make_worker(db: Database, sender: FakeSender, **options: Any) -> DeliveryWorker:
     options.setdefault("owner", "worker-1")
     limits = options.pop("limits", None) or fast_limits()
-    return DeliveryWorker(db, {"telegram": sender}, limits, asyncio.Event(), **options)
+    return DeliveryWorker(db, {"telegram": sender}, limits, **options)
 
 
 async def to_child(db: Database, key: str, text: str = SECRET, priority: int = 1, channel: str = "telegram",
@@ -249,7 +251,7 @@ async def test_urgent_card_goes_next_when_the_group_allowance_is_used_up(db: Dat
         assert await worker.run_once() == 2  # the group allowance: two cards
         assert sender.sent == cards[:2]
 
-        urgent = await to_staff(db, case_id=999, priority=URGENT)
+        urgent = await to_staff(db, case_id=999, priority=Priority.URGENT)
         # The group is saturated; the child's reply is not held back by 58 waiting cards.
         assert await worker.run_once() == 1
         assert sender.sent == [*cards[:2], reply]
@@ -285,7 +287,7 @@ async def test_retry_after_is_honoured_exactly(db: Database, sender: FakeSender,
     metrics = FakeMetrics()
     worker = make_worker(db, sender, metrics=metrics)
     item_id = await to_child(db, "child-a")
-    sender.fail[item_id] = [DeliveryError("429", retry_after=30)]
+    sender.fail[item_id] = [SendError(Failure.RATE_LIMITED, "429", retry_after=30)]
     start = clock.now
 
     assert await worker.run_once() == 1
@@ -318,7 +320,7 @@ async def test_permanent_failure_tells_staff_once_and_is_never_retried(db: Datab
     worker = make_worker(db, sender, on_failed=on_failed, metrics=metrics)
     blocked = await to_child(db, "child-a", case_id=5)
     after = await to_child(db, "child-a", case_id=5)
-    sender.fail[blocked] = [DeliveryError("blocked", permanent=True)]
+    sender.fail[blocked] = [SendError(Failure.RECIPIENT_GONE, "blocked")]
 
     assert await worker.run_once() == 1
     item = await get(db, blocked)
@@ -342,7 +344,7 @@ async def test_a_failing_on_failed_hook_still_stops_the_retries(db: Database, se
 
     worker = make_worker(db, sender, on_failed=on_failed)
     item_id = await to_child(db, "child-a")
-    sender.fail[item_id] = [DeliveryError("chat not found", permanent=True)]
+    sender.fail[item_id] = [SendError(Failure.RECIPIENT_GONE, "chat not found")]
     assert await worker.run_once() == 1
     assert (await get(db, item_id)).status == OutboxStatus.FAILED
     clock.advance(3600)
@@ -467,18 +469,16 @@ async def test_a_crash_between_send_and_record_is_the_documented_window(db: Data
                                                                         clock: Clock) -> None:
     """The platform took the message, then the process died before mark_sent: at-least-once, not lost."""
     item_id = await to_child(db, "child-a")
-    first = make_worker(db, sender, owner="before-crash", lease_seconds=60)
-
     real_send = sender.send
     accepted = asyncio.Event()
 
-    async def send_then_die(item: OutboxItem, limits: Limits) -> dict | None:
+    async def send_then_die(item: OutboxItem, limits: Limits) -> Sent | None:
         result = await real_send(item, limits)  # the platform accepted the message…
         accepted.set()
         await asyncio.Event().wait()  # …and the process dies before recording it
         return result
 
-    first.senders = {"telegram": mock.Mock(send=send_then_die)}
+    first = make_worker(db, mock.Mock(send=send_then_die), owner="before-crash", lease_seconds=60)
     crashed = asyncio.create_task(first.run_once())
     await accepted.wait()
     crashed.cancel()
@@ -544,7 +544,7 @@ async def test_a_message_to_a_child_who_erased_their_data_meanwhile(db: Database
         assert await tx.chat_messages.for_conversation("child-a") == []
 
 
-@pytest.mark.parametrize("error", [DeliveryError("blocked", permanent=True), RuntimeError("network down")])
+@pytest.mark.parametrize("error", [SendError(Failure.RECIPIENT_GONE, "blocked"), RuntimeError("network down")])
 async def test_a_failure_for_a_child_who_erased_their_data_meanwhile(db: Database, sender: FakeSender,
                                                                      error: Exception) -> None:
     hooked: list[int] = []
@@ -567,7 +567,7 @@ async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db
     addresses: dict[int, Any] = {}
 
     class AddressSender(FakeSender):
-        async def send(self, item: OutboxItem, limits: Limits) -> dict | None:
+        async def send(self, item: OutboxItem, limits: Limits) -> Sent | None:
             addresses[item.id] = item.address
             return await super().send(item, limits)
 
@@ -581,11 +581,11 @@ async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements[statement.split(None, 1)[0].upper()] += 1
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.sync_engine, "before_cursor_execute", count)
     try:
         assert await worker.run_once() == 3
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.sync_engine, "before_cursor_execute", count)
     assert addresses == {item_id: {"chat_id": 500 + n} for n, item_id in enumerate(ids)}
     assert {word: statements[word] for word in ("SELECT", "UPDATE", "INSERT", "DELETE")} == {
         "SELECT": 1 + 3, "UPDATE": 1 + 3, "INSERT": 3, "DELETE": 0}
@@ -681,14 +681,12 @@ def test_backoff_and_reason_classes() -> None:
     assert backoff_seconds(1, lambda: 0.0) == 2
     assert backoff_seconds(3, lambda: 1.0) == pytest.approx(8.8)
     assert backoff_seconds(30, lambda: 0.0) == 300
-    assert reason_class(DeliveryError("x", retry_after=3)) == "429"
-    assert reason_class(DeliveryError("Bad Gateway")) == "5xx"
-    assert reason_class(DeliveryError("x", reason_class="network")) == "network"
-    assert reason_class(TimeoutError()) == "network"
-    assert reason_class(type("TelegramServerError", (Exception,), {})()) == "5xx"
-    assert reason_class(type("TelegramNetworkError", (Exception,), {})()) == "network"
-    assert reason_class(KeyError("text")) == "other"
-    assert short_reason(ValueError(SECRET)) == "ValueError"
+    assert metrics_label(SendError(Failure.RATE_LIMITED, retry_after=3).failure) == "429"
+    assert metrics_label(Failure.SERVER) == "5xx"
+    assert metrics_label(Failure.NETWORK) == "network"
+    assert as_send_error(TimeoutError()).failure is Failure.NETWORK
+    assert metrics_label(as_send_error(KeyError("text")).failure) == "other"
+    assert as_send_error(ValueError(SECRET)).reason == "ValueError"
 
 
 # -- hand-over: a new item straight from its transaction to the running worker --------------------------
@@ -702,11 +700,11 @@ def counted_statements(db: Database) -> Iterator[Counter[str]]:
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements[statement.split(None, 1)[0].upper()] += 1
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.sync_engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.sync_engine, "before_cursor_execute", count)
 
 
 @contextmanager
@@ -728,8 +726,7 @@ async def started(worker: DeliveryWorker) -> None:
 async def test_a_new_message_goes_straight_to_the_running_worker(db: Database, sender: FakeSender) -> None:
     """Queued already leased to the worker and started after the commit: no round reads or claims it."""
     worker = make_worker(db, sender)
-    outbox = Outbox()
-    outbox.worker = worker
+    outbox = Outbox(worker)
     item_id = 1  # the first item of a new database
     sender.gates[item_id] = asyncio.Event()
     with running(worker):
@@ -743,16 +740,14 @@ async def test_a_new_message_goes_straight_to_the_running_worker(db: Database, s
         await asyncio.wait_for(sender.sent_event.wait(), 10)
         await worker.flush(5)
     assert until_sent == {"INSERT": 1}  # the item, leased in that very INSERT; nothing read, nothing claimed
-    assert not outbox.wake.is_set()
+    assert not worker.wake.is_set()
     item = await get(db, item_id)
     assert item.status == OutboxStatus.SENT and sender.sent == [item_id]
 
 
 async def test_a_lane_busy_in_the_same_transaction_keeps_its_order(db: Database, sender: FakeSender) -> None:
     worker = make_worker(db, sender)
-    outbox = Outbox()
-    outbox.worker = worker
-    worker.wake = outbox.wake
+    outbox = Outbox(worker)
     with running(worker):
         await started(worker)
         async with db.transaction() as tx:
@@ -771,14 +766,12 @@ async def test_a_lane_busy_in_the_same_transaction_keeps_its_order(db: Database,
 async def test_a_new_message_without_a_free_slot_waits_for_a_round(db: Database, sender: FakeSender) -> None:
     """Leased to the worker but not started: a round of the same worker takes it, in its turn."""
     worker = make_worker(db, sender, batch=1)
-    outbox = Outbox()
-    outbox.worker = worker
-    worker.wake = outbox.wake
+    outbox = Outbox(worker)
     busy = await to_child(db, "child-a")
     sender.gates[busy] = asyncio.Event()
     with running(worker):
         await started(worker)
-        outbox.wake.set()
+        outbox.nudge()
         await asyncio.wait_for(sender.started.setdefault(busy, asyncio.Event()).wait(), 10)
         async with db.transaction() as tx:
             await outbox.say_to_child(tx, "telegram", "child-b", "hi", address={"chat_id": 6})
@@ -796,13 +789,12 @@ async def test_a_new_message_without_a_free_slot_waits_for_a_round(db: Database,
 
 async def test_a_stopped_worker_gets_no_leased_items(db: Database, sender: FakeSender) -> None:
     worker = make_worker(db, sender)
-    outbox = Outbox()
-    outbox.worker = worker
+    outbox = Outbox(worker)
     async with db.transaction() as tx:
         await outbox.say_to_child(tx, "telegram", "child-a", "hi", address={"chat_id": 5})
     await db.finish_calls(5)  # what runs after the commit
     (queued,) = await tx_items(db)
-    assert queued.claimed_by is None and outbox.wake.is_set()  # a round sends it
+    assert queued.claimed_by is None and worker.wake.is_set()  # a round sends it
 
 
 async def tx_items(db: Database) -> list[OutboxItem]:
@@ -818,10 +810,29 @@ async def test_sends_that_finish_together_are_recorded_in_one_transaction(db: Da
     def count(connection: object) -> None:
         commits.append(connection)
 
-    event.listen(db.engine.sync_engine, "commit", count)
+    event.listen(db.sync_engine, "commit", count)
     try:
         assert await worker.run_once() == 3
     finally:
-        event.remove(db.engine.sync_engine, "commit", count)
+        event.remove(db.sync_engine, "commit", count)
     assert len(commits) == 2  # the claim, then the three outcomes
     assert [(await get(db, item_id)).status for item_id in ids] == [OutboxStatus.SENT] * 3
+
+
+async def test_a_topic_that_could_not_be_deleted_is_shown_to_admins_in_general(db: Database, sender: FakeSender) -> None:
+    from bot.delivery.losses import Losses
+    from bot.staff_chats import StaffChats
+
+    outbox = Outbox()
+    async with db.transaction() as tx:
+        await outbox.delete_topic(tx, "operator", 4321)
+        (item,) = await tx.outbox.items()
+    sender.fail[item.id] = [SendError(Failure.SERVER, "telegram server error")]
+    worker = make_worker(db, sender, max_attempts=1, on_failed=Losses(Outbox(), StaffChats(-1001234567890)))
+    assert await worker.run_once() == 1
+    async with db.transaction() as tx:
+        items = await tx.outbox.items()
+    assert items[0].status is OutboxStatus.FAILED
+    (line,) = [i for i in items if i.kind is Kind.GENERAL]
+    assert line.payload["key"] == "operator.topic_not_deleted"
+    assert line.payload["slots"]["link"] == "https://t.me/c/1234567890/4321"

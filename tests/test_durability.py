@@ -59,9 +59,9 @@ async def test_a_failing_update_is_retried_then_parked_visibly(tmp_path, caplog)
 
 async def test_a_burst_beyond_the_group_limit_is_summarised_in_general(tmp_path, tg, caplog):
     caplog.set_level(logging.INFO)
-    from bot.app import build_app
+    from app.build import build
 
-    app = await build_app(bot_settings(tmp_path, tg, rate_group_per_minute=3))
+    app = await build(bot_settings(tmp_path, tg, rate_group_per_minute=3))
     try:
         async with app.db.transaction() as tx:
             for n in range(5):
@@ -130,7 +130,7 @@ async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
     def count(connection: object) -> None:
         commits.append(connection)
 
-    event.listen(db.engine.sync_engine, "commit", count)
+    event.listen(db.sync_engine, "commit", count)
     processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
     try:
         await processor.receive_all("telegram", batch("a", "b", "c"))
@@ -145,5 +145,5 @@ async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
         assert kept == {"a": [1], "b": [1], "c": [1], "d": [1], "e": [], "f": [1]}  # nothing twice
         assert [item.external_id for item in waiting] == ["e"]  # stored for a retry
     finally:
-        event.remove(db.engine.sync_engine, "commit", count)
+        event.remove(db.sync_engine, "commit", count)
         await db.close()

@@ -1,121 +1,194 @@
 """Prepared statements on SQLite skip SQLAlchemy's execution path and give exactly what it gives."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import event, exc
+from sqlalchemy import Engine, Executable, event, exc
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+import storage.repositories
 from bot.privacy import Privacy
-from storage import Database, inline_sqlite
+from storage import Transaction, inline_sqlite, upgrade
+from storage.engine import make_engine
+from storage.inline_sqlite import is_prepared, written_for
+from storage.repositories import base, inbox
+from storage.repositories.base import Context
+from storage.sqlite import SQLiteConnection
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CASE = {"kind": "report", "channel": "telegram", "language": "uk", "country": "UA", "consent": "counsellor"}
 PRIVACY = Privacy([Fernet.generate_key().decode()], "pepper")
+Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
 
 
-@pytest.fixture
-async def direct_runs(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
-    """The SQL of every statement that took the direct path."""
-    runs: list[str] = []
-    execute = inline_sqlite._execute
-
-    def counted(driver: Any, sql: str, parameters: Any) -> Any:
-        runs.append(sql)
-        return execute(driver, sql, parameters)
-
-    monkeypatch.setattr(inline_sqlite, "_execute", counted)
-    yield runs
-
-
-async def a_childs_day(db: Database) -> list[Any]:
-    """What the repositories read back over a report's life, in order (ids, rows, counts, datetimes)."""
+async def a_childs_day(transaction: Transactions) -> list[Any]:
+    """What the repositories read back over a report's life, in order (ids, rows, counts, datetimes):
+    every prepared statement runs at least once."""
     seen: list[Any] = []
-    async with db.transaction() as tx:
+    async with transaction() as tx:
         seen.append(await tx.inbox.add_done("telegram", "1", "c:k1"))
         seen.append(await tx.inbox.add_done("telegram", "1", "c:k1"))  # a redelivery: None
+        seen.append(await tx.inbox.add("telegram", "2", "c:k2", {"message": {"text": "hi"}}))
+        seen.append(await tx.inbox.waiting_in_lane("c:k2"))
+        seen.append(await tx.inbox.pending(10))
+        await tx.inbox.mark_done(seen[-3])
         seen.append(await tx.conversations.save("k1", "telegram", {"step": "start"}, {"chat_id": 5}))
         conversation = await tx.conversations.get("k1")
         assert conversation is not None
         seen.append(await tx.conversations.save("k1", "telegram", {"step": "what"}, expected_version=1))
+        seen.append(await tx.conversations.save("k1", "telegram", {"step": "when"}, {"chat_id": 6}, expected_version=2))
         seen.append(await tx.conversations.count_report("k1", "2025-03-01"))
         case = await tx.cases.create(number="100001", conversation_key="k1", answers={"what": "bullying"}, **CASE)
         seen.append(await tx.cases.open_for("k1"))
-        seen.append(await tx.cases.update(case.id, operator_topic_id=77, urgent=True))
-        seen.append(await tx.cases.by_operator_topic(77))
+        seen.append(await tx.cases.open_with_news("k1"))
+        seen.append(await tx.cases.update(case.id, operator_topic_id=77, police_topic_id=78, urgent=True,
+                                          receipt_hash="r1"))
+        seen += [await tx.cases.by_operator_topic(77), await tx.cases.by_police_topic(78),
+                 await tx.cases.by_receipt("r1"), await tx.cases.by_number("100001"), await tx.cases.get(case.id),
+                 await tx.cases.latest_for("k1")]
         seen.append(await tx.outbox.add("operator", "telegram", "case:1", "case_card", {"n": 1}, case_id=case.id))
-        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "text", {"text": "hi"},
+        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "say", {"text": "hi"},
                                                conversation_key="k1", address={"chat_id": 5}))
-        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "text", {"text": "2"},
+        seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "say", {"text": "2"},
                                                conversation_key="k1"))  # the lane waits: None
-    async with db.transaction() as tx:
+        seen.append(await tx.outbox.waiting_in_lane("c:k1"))
+    async with transaction() as tx:
         first, second, third = (item.id for item in await tx.outbox.items())
         seen.append(await tx.outbox.mark_sent(second, {"message_ids": [10, 11]}))
         seen.append(await tx.outbox.mark_sent(second, None))  # no longer pending: False
         seen.append(await tx.outbox.retry_later(third, START + timedelta(minutes=1), "network"))
+        await tx.outbox.release(third)
         seen.append(await tx.outbox.mark_failed(first, "chat not found"))
         await tx.chat_messages.add("k1", 10, True)
         seen.append(await tx.chat_messages.for_conversation("k1"))
-        await tx.case_messages.add(case.id, "operator", 3, 4)
+        seen.append(await tx.case_messages.add(case.id, "operator", 3, 4))
         seen.append(await tx.case_messages.by_staff_message("operator", 4))
+        seen.append(await tx.case_messages.by_child_message(case.id, 3))
+        seen.append(await tx.audit.add(case.id, "Olena", 42, "took"))
+        seen.append(await tx.cases.open_with_news("k1"))  # with the staff member's news
         seen.append(await tx.staff.get(42))
         seen.append(conversation)
         seen.append(await tx.outbox.items())
     return seen
 
 
-async def started(path: Path) -> Database:
-    db = Database(f"sqlite:///{path}", PRIVACY, clock=lambda: START)
-    await db.start()
-    return db
+def prepared_statements() -> tuple[set[Executable], set[Executable]]:
+    """The repositories' prepared statements on SQLite: module constants, and those built on first use
+    (one per table and set of columns given, so other tests may have built more of them)."""
+    constants: set[Executable] = set()
+    for module_info in pkgutil.iter_modules(storage.repositories.__path__):
+        module = importlib.import_module(f"storage.repositories.{module_info.name}")
+        constants |= {value for value in vars(module).values() if isinstance(value, Executable) and is_prepared(value)}
+    built_on_use = [statement for shape, statement in base._NEW_ROW_INSERTS.items() if shape[0] == "sqlite"]
+    built_on_use.append(inbox._ADD_DONE["sqlite"])
+    return constants, {statement for statement in built_on_use if is_prepared(statement)}
 
 
-async def test_prepared_statements_read_back_what_sqlalchemy_reads(tmp_path: Path, direct_runs: list[str]) -> None:
-    direct = await started(tmp_path / "direct.db")
-    seen_direct = await a_childs_day(direct)
-    await direct.close()
-    assert len(direct_runs) >= 20  # the step's statements took the direct path
+@pytest.fixture
+async def engines(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
+    made: list[Engine] = []
 
-    through_sqlalchemy = await started(tmp_path / "sqlalchemy.db")
-    # An engine listener makes every statement go SQLAlchemy's way, so that listeners see them all.
-    event.listen(through_sqlalchemy.engine.sync_engine, "before_cursor_execute", lambda *_: None)
-    direct_runs.clear()
-    seen_sqlalchemy = await a_childs_day(through_sqlalchemy)
-    await through_sqlalchemy.close()
-    assert direct_runs == []
+    async def engine(name: str) -> Engine:
+        made.append(created := make_engine(f"sqlite:///{tmp_path / name}"))
+        assert isinstance(created, Engine)
+        await upgrade(created)
+        return created
 
-    assert seen_direct == seen_sqlalchemy
-    assert seen_direct[1] is None and seen_direct[-1][0].created_at.tzinfo is UTC
+    yield engine
+    for created in made:
+        created.dispose()
 
 
-async def test_errors_are_sqlalchemys_and_never_quote_values(tmp_path: Path, direct_runs: list[str]) -> None:
-    db = await started(tmp_path / "oberih.db")
-    try:
+def transactions(connection: SQLiteConnection) -> Transactions:
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Transaction]:
+        with connection.sync_connection.begin():
+            yield Transaction(Context(connection, PRIVACY, lambda: START, "sqlite"))
+
+    return transaction
+
+
+async def test_every_prepared_statement_reads_back_what_sqlalchemy_reads(engines: Any) -> None:
+    fast = SQLiteConnection((await engines("fast.db")).connect())
+    seen_fast = await a_childs_day(transactions(fast))
+    through_sqlalchemy = SQLiteConnection((await engines("sqlalchemy.db")).connect(), fast=False)
+    seen_sqlalchemy = await a_childs_day(transactions(through_sqlalchemy))
+
+    assert fast.fast_path is not None
+    constants, built_on_use = prepared_statements()
+    assert constants <= fast.fast_path.statements <= constants | built_on_use  # each ran on the fast path
+    # Built on first use here: the INSERTs of an update stored, one done, a conversation and a case; the
+    # case's leaves columns to their Python-side defaults, which only SQLAlchemy's path fills in.
+    assert len(fast.fast_path.statements - constants) == 3
+    assert seen_fast == seen_sqlalchemy  # rows, types, rowcounts (as True/False), ids
+    assert seen_fast[1] is None and seen_fast[-1][0].created_at.tzinfo is UTC
+
+
+async def test_errors_are_sqlalchemys_and_never_quote_values(engines: Any) -> None:
+    raised: dict[bool, list[exc.StatementError]] = {}
+    for fast in (True, False):
+        connection = SQLiteConnection((await engines(f"{fast}.db")).connect(), fast=fast)
+        transaction, errors = transactions(connection), raised.setdefault(fast, [])
         with pytest.raises(exc.StatementError) as naive:
-            async with db.transaction() as tx:
+            async with transaction() as tx:
                 await tx.outbox.retry_later(1, datetime(2025, 3, 1), "secret-reason-5551234")
-        assert isinstance(naive.value.orig, ValueError) and "5551234" not in str(naive.value)
-        async with db.transaction() as tx:
+        errors.append(naive.value)
+        async with transaction() as tx:
             for number in ("5551234", "100002"):
                 await tx.cases.create(number=number, **CASE)
         with pytest.raises(exc.IntegrityError) as taken:
-            async with db.transaction() as tx:
+            async with transaction() as tx:
                 await tx.cases.update(2, number="5551234")  # numbers are unique
-        assert "5551234" not in str(taken.value) and "[SQL parameters hidden" in str(taken.value)
-        assert any(sql.startswith("UPDATE cases") for sql in direct_runs)
-    finally:
-        await db.close()
+        errors.append(taken.value)
+    for fast_error, sqlalchemy_error in zip(raised[True], raised[False], strict=True):
+        assert type(fast_error) is type(sqlalchemy_error)
+        assert type(fast_error.orig) is type(sqlalchemy_error.orig)
+        assert str(fast_error) == str(sqlalchemy_error)
+        assert "5551234" not in str(fast_error)
+    assert isinstance(raised[True][0].orig, ValueError)
+    assert "[SQL parameters hidden" in str(raised[True][1])
+
+
+async def test_with_an_event_listener_every_statement_goes_sqlalchemys_way(engines: Any) -> None:
+    engine = await engines("listened.db")
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: seen.append(sql))
+    connection = SQLiteConnection(engine.connect())
+    async with transactions(connection)() as tx:
+        await tx.conversations.save("k1", "telegram", {"step": "start"})
+        assert await tx.conversations.get("k1") is not None
+    assert connection.fast_path is not None and connection.fast_path.statements == set()
+    assert [sql.split()[0] for sql in seen] == ["INSERT", "SELECT"]
+
+
+def test_the_fast_path_is_used_only_on_the_sqlalchemy_series_it_was_written_for() -> None:
+    assert [written_for(version) for version in ("2.1.0", "2.1.9", "2.1.14")] == [True, True, True]
+    assert [written_for(version) for version in ("2.0.40", "2.2.0", "3.0.0b1")] == [False, False, False]
+
+
+async def test_on_another_sqlalchemy_version_it_says_so_once_and_takes_sqlalchemys_path(
+    engines: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(inline_sqlite, "ACTIVE", False)
+    with caplog.at_level(logging.WARNING, logger=inline_sqlite.__name__):
+        connection = SQLiteConnection((await engines("other.db")).connect())
+        seen = await a_childs_day(transactions(connection))
+    assert connection.fast_path is not None and connection.fast_path.statements == set()
+    assert [record.message for record in caplog.records if "fast SQLite path" in record.message] != []
+    assert len(caplog.records) == 1
+    assert seen[1] is None and seen[-1][0].created_at.tzinfo is UTC
 
 
 def test_statements_with_lists_of_values_take_sqlalchemys_path() -> None:
     from storage.repositories.outbox import _CLAIM
 
-    assert inline_sqlite._Plan.build(_CLAIM, ("ids", "now", "until", "owner"), _dialect()) is None
-
-
-def _dialect() -> Any:
-    return inline_sqlite.InlineSQLiteDialect()
+    assert inline_sqlite._Plan.build(_CLAIM, ("ids", "now", "until", "owner"), SQLiteDialect_pysqlite()) is None

@@ -1,6 +1,6 @@
 """Issue 5, "no report or reply is ever lost": the real bot against a Telegram that answers 429, 5xx
 and drops connections. Every card, relayed message and answer arrives exactly once, and urgent cards
-jump the queue when the operator chat's allowance is used up (DESIGN rule 3 and "Scale")."""
+jump the queue when the operator chat's allowance is used up (docs/ARCHITECTURE.md, rule 3)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +12,7 @@ import pytest
 from aiolimiter import AsyncLimiter
 
 import bot.limits
-from bot.outbox import Kind
-from storage import OutboxStatus, Target
+from storage import Kind, OutboxStatus, Target
 from tests.resilience_support import (
     WAIT,
     Phone,
@@ -241,7 +240,7 @@ async def test_urgent_cards_jump_the_queue_when_the_group_allowance_is_used_up(t
     monkeypatch.setattr(bot.limits, "AsyncLimiter", lambda rate, period: AsyncLimiter(rate, period / SPEED))
     async with running_bot(bot_settings(tmp_path, tg, rate_group_per_minute=3)) as app:
         gate = StaffGate(app.worker.limits)
-        app.worker.limits = gate
+        app.worker.limits = app.worker.rounds.limits = gate
         engine = app.engine
         ordinary = [Phone(tg, engine, 640 + n) for n in range(4)]
         helped = Phone(tg, engine, 660)  # "I need help now", then tells what happened
@@ -255,7 +254,7 @@ async def test_urgent_cards_jump_the_queue_when_the_group_allowance_is_used_up(t
             waiting = await tx.outbox.pending_cards()
         assert len(waiting) == 6 and tg.topics(OPERATOR) == []
         gate.open()
-        app.outbox.wake.set()
+        app.outbox.nudge()
         await tg.wait_for(lambda t: len(t.topics(OPERATOR)) == 6 and len(t.ok_calls("sendMessage", chat_id=OPERATOR)) >= 6,
                           WAIT, "six cards")
         await settled(app, tg, timeout=WAIT)

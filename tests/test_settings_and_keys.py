@@ -112,15 +112,15 @@ def test_pseudonyms_depend_on_the_pepper_and_the_channel():
 
 
 async def test_the_console_walks_a_report_without_network(tmp_path):
-    from bot.app import build_app
-    from handlers.console import run_console
+    from app.build import build
+    from handlers.console import ConsoleTransport, run_console
 
-    local = settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'console.db'}",
-                     default_language="en", rate_chat_per_second=1000, rate_global_per_second=1000)
-    app = await build_app(local, staff_channel="console")
+    local = settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'console.db'}", default_language="en")
     out = io.StringIO()
+    transport = ConsoleTransport(out)
+    app = await build(local, console=transport)
     try:
-        await run_console(app, io.StringIO("1\n1\nThey laugh at me\nquit\n"), out)
+        await run_console(app.db, app.conversations, app.casework, app.worker, transport, io.StringIO("1\n1\nThey laugh at me\nquit\n"))
     finally:
         await app.close()
     shown = out.getvalue()

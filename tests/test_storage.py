@@ -25,9 +25,9 @@ from storage import (
     head_revision,
     upgrade,
 )
-from storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from storage.migrate import main as migrate_main
 from storage.models import Base
+from storage.sqlite import SQLITE_BUSY_TIMEOUT_MS
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "Мене шантажують фотографіями, допоможіть"
@@ -83,15 +83,14 @@ async def new_case(db: Database, number: str, **fields: object) -> int:
 
 
 async def test_migrations_apply_from_scratch_and_match_models(db: Database) -> None:
-    assert await current_revision(db.engine) == head_revision() == "0002"
+    assert await current_revision(db.engine) == head_revision() == "0003"
 
     def differences(connection: object) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]
         return compare_metadata(context, Base.metadata)
 
-    async with db.engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
-        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert await db.run_sync(differences) == []
+    tables = await db.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert set(Base.metadata.tables) | {"alembic_version"} == tables
 
 
@@ -286,11 +285,10 @@ async def test_case_sweeps(db: Database, clock: FakeClock) -> None:
 
 
 async def test_sqlite_pragmas(db: Database) -> None:
-    async with db.engine.connect() as connection:
-        values = [
-            (await connection.execute(text(f"PRAGMA {name}"))).scalar()
-            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
-        ]
+    values = await db.run_sync(lambda connection: [
+        connection.execute(text(f"PRAGMA {name}")).scalar()
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    ])
     assert values == ["wal", 1, 1, SQLITE_BUSY_TIMEOUT_MS]  # synchronous 1 is NORMAL
 
 
@@ -298,7 +296,7 @@ async def test_sqlite_file_holds_no_plaintext(db: Database, tmp_path: Path) -> N
     async with db.transaction() as tx:
         await tx.conversations.save("k1", "telegram", {"draft": SECRET}, {"chat_id": 987654321})
         await tx.cases.create(number="800001", answers={"text": SECRET, "media": ["file-id-xyz"]}, **CASE)
-        await tx.outbox.add("child", "telegram", "c:k1", "text", {"text": SECRET})
+        await tx.outbox.add("child", "telegram", "c:k1", "say", {"text": SECRET})
         await tx.inbox.add("telegram", "1", "c:k1", {"message": {"text": SECRET}})
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("oberih.db*"))  # the file, its WAL and index
     assert raw, "no database file found"

@@ -49,7 +49,7 @@ async def test_inbox_dedup_and_lifecycle(db: Database, clock: FakeClock) -> None
 
 async def add_item(db: Database, lane: str, priority: int = Priority.NORMAL, case_id: int | None = None) -> int:
     async with db.transaction() as tx:
-        return await tx.outbox.add("operator", "telegram", lane, "text", {"lane": lane}, priority, case_id=case_id)
+        return await tx.outbox.add("operator", "telegram", lane, "say", {"lane": lane}, priority, case_id=case_id)
 
 
 _workers = itertools.count(1)
@@ -111,8 +111,8 @@ async def test_outbox_retry_failure_and_lease(db: Database, clock: FakeClock) ->
 async def test_outbox_metrics_cancel_and_purge(db: Database, clock: FakeClock) -> None:
     async with db.transaction() as tx:
         card = await tx.outbox.add("operator", "telegram", "op", "case_card", {"n": 1}, case_id=5)
-        child = await tx.outbox.add("child", "telegram", "c:k1", "text", {"t": SECRET}, conversation_key="k1")
-        await tx.outbox.add("child", "telegram", "c:k2", "text", {"t": "x"}, conversation_key="k2")
+        child = await tx.outbox.add("child", "telegram", "c:k1", "say", {"t": SECRET}, conversation_key="k1")
+        await tx.outbox.add("child", "telegram", "c:k2", "say", {"t": "x"}, conversation_key="k2")
         assert await tx.outbox.oldest_pending_age(clock.now) == 0
     clock.advance(seconds=30)
     async with db.transaction() as tx:
@@ -128,7 +128,7 @@ async def test_outbox_metrics_cancel_and_purge(db: Database, clock: FakeClock) -
         assert await tx.outbox.purge_sent(clock.now + timedelta(seconds=1)) == 2
         assert [item.conversation_key for item in await tx.outbox.items()] == ["k2"]
         with pytest.raises(ValueError):
-            await tx.outbox.add("nobody", "telegram", "x", "text", {})
+            await tx.outbox.add("nobody", "telegram", "x", "say", {})
     async with db.transaction() as tx:
         await tx.outbox.mark_sent((await tx.outbox.items())[0].id, None)
         assert await tx.outbox.oldest_pending_age(clock.now) is None
@@ -139,7 +139,7 @@ async def test_concurrent_claimers_never_share_an_item(
 ) -> None:
     async with db.transaction() as tx:
         for n in range(60):
-            await tx.outbox.add("child", "telegram", f"lane{n % 12}", "text", {"n": n}, n % 3)
+            await tx.outbox.add("child", "telegram", f"lane{n % 12}", "say", {"n": n}, n % 3)
     other = Database(database_url, privacy, clock=clock)  # a second process on the same database
     await other.start()
     claims: list[tuple[str, int, str]] = []
@@ -171,8 +171,8 @@ async def test_concurrent_claimers_never_share_an_item(
 async def test_outbox_ready_brings_the_address_and_claim_has_one_winner(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.conversations.save("k1", "telegram", {"lang": "uk"}, {"chat_id": 42})
-        child = await tx.outbox.add("child", "telegram", "c:k1", "text", {"t": SECRET}, conversation_key="k1")
-        orphan = await tx.outbox.add("child", "telegram", "c:k2", "text", {"t": "x"}, conversation_key="k2")
+        child = await tx.outbox.add("child", "telegram", "c:k1", "say", {"t": SECRET}, conversation_key="k1")
+        orphan = await tx.outbox.add("child", "telegram", "c:k2", "say", {"t": "x"}, conversation_key="k2")
         card = await tx.outbox.add("operator", "telegram", "op", "case_card", {"n": 1}, case_id=5,
                                    conversation_key="k1")
     async with db.transaction() as tx:
@@ -188,8 +188,8 @@ async def test_outbox_ready_brings_the_address_and_claim_has_one_winner(db: Data
 
 async def test_outbox_outcomes_touch_only_pending_items(db: Database, clock: FakeClock) -> None:
     async with db.transaction() as tx:
-        child = await tx.outbox.add("child", "telegram", "c:k1", "text", {"t": SECRET}, conversation_key="k1")
-        other = await tx.outbox.add("child", "telegram", "c:k2", "text", {"t": "x"}, conversation_key="k2")
+        child = await tx.outbox.add("child", "telegram", "c:k1", "say", {"t": SECRET}, conversation_key="k1")
+        other = await tx.outbox.add("child", "telegram", "c:k2", "say", {"t": "x"}, conversation_key="k2")
     assert await claim(db) == [child, other]
     async with db.transaction() as tx:
         assert await tx.outbox.cancel_for_conversation("k1") == 1  # the child erased their data meanwhile

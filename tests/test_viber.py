@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.app import App, build_app, run_app
+from app.build import Service as App, build as build_app
+from app.run import serve as run_app
 from bot.settings import load_settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.viber_api import FakeViber, event, message_event, signed_event, text_event, user

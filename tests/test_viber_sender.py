@@ -1,4 +1,5 @@
-"""The Viber sender and its helpers against the fake Viber API: limits, failures, staff files."""
+"""Items for Viber children through the courier and the Viber transport, against the fake Viber API:
+limits, failures, staff files."""
 from __future__ import annotations
 
 import socket
@@ -11,19 +12,23 @@ import pytest
 from aiohttp import web
 from cryptography.fernet import Fernet
 
-from bot.delivery import DeliveryError, reason_class
+from bot.delivery import Courier
 from bot.privacy import Privacy
 from bot.settings import Settings
+from bot.staff_chats import StaffChats
+from bot.transport import Failure, SendError
 from dialogs.engine import Engine
 from dialogs.model import EventKind, MediaKind
 from dialogs.validate import load_content
 from handlers.viber.api import ViberApi
 from handlers.viber.convert import message_event
-from handlers.viber.media import MediaStore, telegram_fetcher
+from handlers.telegram.channel import make_bot
+from handlers.telegram.transport import TelegramTransport
+from handlers.viber.media import MediaStore
 from dialogs.render import split_text
 from handlers.viber.render import MAX_BUTTONS, TEXT_LIMIT, keyboard
-from handlers.viber.sender import ViberSender
-from storage import Database
+from handlers.viber.transport import ViberTransport
+from storage import Database, Kind, Target
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.viber_api import FakeViber
 
@@ -45,11 +50,12 @@ class Limits:
         self.extra += 1
 
 
-def item(kind: str, payload: dict[str, Any], key: str | None = None, target: str = "child") -> Any:
-    if key is None:
-        payload = {"address": {"viber_id": CHILD}, **payload}
-    return SimpleNamespace(id=1, target=target, channel="viber", lane="child:k", kind=kind, payload=payload,
-                           conversation_key=key, case_id=None, attempts=0)
+def item(kind: str, payload: dict[str, Any], address: dict | None = None, target: str = "child") -> Any:
+    """An outbox item as a round reads it: a child's comes with the child's address."""
+    if address is None and target == "child":
+        address = {"viber_id": CHILD}
+    return SimpleNamespace(id=1, target=Target(target), channel="viber", lane="child:k", kind=Kind(kind),
+                           payload=payload, conversation_key="k", case_id=None, attempts=0, address=address)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +85,10 @@ async def env(tmp_path, engine: Engine) -> AsyncIterator[SimpleNamespace]:
             async def fetch_file(file_id: str) -> bytes:
                 return files[file_id]
 
-            sender = ViberSender(api, db, engine, media, fetch_file)
-            yield SimpleNamespace(viber=viber, sender=sender, media=media, db=db, files=files, engine=engine, port=port)
+            transport = ViberTransport(api, media, fetch_file)
+            sender = Courier(db, engine, {"viber": transport}, StaffChats(-100777))
+            yield SimpleNamespace(viber=viber, sender=sender, transport=transport, media=media, db=db, files=files,
+                                  engine=engine, port=port)
     finally:
         if api is not None:
             api.close()
@@ -94,7 +102,7 @@ async def test_a_long_text_is_split_and_the_keyboard_goes_last(env: Any) -> None
     limits = Limits()
     result = await env.sender.send(item("say", {"text": text, "buttons": rows}), limits)
     sent = env.viber.messages_to(CHILD)
-    assert len(sent) == 3 and limits.extra == 2 and len(result["message_ids"]) == 3
+    assert len(sent) == 3 and limits.extra == 2 and len(result.message_ids) == 3
     assert all(len(m["text"]) <= TEXT_LIMIT for m in sent)
     assert "\n".join(m["text"] for m in sent) == text
     assert [bool(m.get("keyboard")) for m in sent] == [False, False, True]
@@ -115,58 +123,55 @@ def test_keyboards_stay_within_vibers_limits() -> None:
     assert split_text("short", TEXT_LIMIT) == ["short"]
 
 
-@pytest.mark.parametrize(("status", "permanent"), [(6, True), (5, True)])
-async def test_a_child_who_is_not_subscribed_is_a_permanent_failure(env: Any, status: int, permanent: bool) -> None:
+@pytest.mark.parametrize("status", [6, 5])
+async def test_a_child_who_is_not_subscribed_is_out_of_reach(env: Any, status: int) -> None:
     env.viber.fail_next("send_message", status=status)
-    with pytest.raises(DeliveryError) as failure:
+    with pytest.raises(SendError) as failure:
         await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
-    assert failure.value.permanent is permanent and CHILD not in failure.value.reason
+    assert failure.value.failure is Failure.RECIPIENT_GONE and CHILD not in failure.value.reason
     env.viber.unsubscribe(CHILD)
-    with pytest.raises(DeliveryError) as failure:
+    with pytest.raises(SendError) as failure:
         await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
-    assert failure.value.permanent
+    assert failure.value.failure is Failure.RECIPIENT_GONE
 
 
-async def test_rate_limits_server_errors_and_network_errors_are_retried(env: Any) -> None:
+async def test_rate_limits_server_errors_and_network_errors_are_named(env: Any) -> None:
     env.viber.fail_next("send_message", status=12)
-    with pytest.raises(DeliveryError) as limited:
+    with pytest.raises(SendError) as limited:
         await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
-    assert limited.value.retry_after and not limited.value.permanent
+    assert limited.value.failure is Failure.RATE_LIMITED and limited.value.retry_after
     env.viber.fail_next("send_message", http=429)
-    with pytest.raises(DeliveryError) as limited:
+    with pytest.raises(SendError) as limited:
         await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
-    assert limited.value.retry_after
+    assert limited.value.failure is Failure.RATE_LIMITED and limited.value.retry_after
     env.viber.fail_next("send_message", http=503)
-    with pytest.raises(Exception) as server:
+    with pytest.raises(SendError) as server:
         await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
-    assert not isinstance(server.value, DeliveryError) and reason_class(server.value) == "5xx"
-    env.sender.api = ViberApi(TOKEN, "Oberih", f"http://127.0.0.1:{_free_port()}/pa")  # nobody listens there
+    assert server.value.failure is Failure.SERVER
+    env.transport.api = ViberApi(TOKEN, "Oberih", f"http://127.0.0.1:{_free_port()}/pa")  # nobody listens there
     try:
-        with pytest.raises(Exception) as network:
+        with pytest.raises(SendError) as network:
             await env.sender.send(item("staff_text", {"text": "Hello"}), Limits())
     finally:
-        env.sender.api.close()
-    assert not isinstance(network.value, DeliveryError) and reason_class(network.value) == "network"
+        env.transport.api.close()
+    assert network.value.failure is Failure.NETWORK
 
 
-async def test_the_address_comes_from_the_conversation_and_its_absence_is_permanent(env: Any) -> None:
-    async with env.db.transaction() as tx:
-        await tx.conversations.save("k1", "viber", {"lang": "en"}, {"viber_id": CHILD})
-        await tx.conversations.save("k2", "viber", {"lang": "en"}, None)
-    await env.sender.send(item("staff_text", {"text": "Hi"}, key="k1"), Limits())
+async def test_without_an_address_the_child_is_out_of_reach(env: Any) -> None:
+    await env.sender.send(item("staff_text", {"text": "Hi"}), Limits())
     assert env.viber.texts_to(CHILD) == ["Hi"]
-    for key in ("k2", "missing"):
-        with pytest.raises(DeliveryError) as failure:
-            await env.sender.send(item("staff_text", {"text": "Hi"}, key=key), Limits())
-        assert failure.value.permanent
-    with pytest.raises(DeliveryError):
-        await env.sender.send(item("notice", {"key": "x"}, target="operator"), Limits())
+    with pytest.raises(SendError) as failure:
+        await env.sender.send(item("staff_text", {"text": "Hi"}, address={}), Limits())
+    assert failure.value.failure is Failure.RECIPIENT_GONE
+    with pytest.raises(SendError) as failure:
+        await env.transport.open_topic(-100777, "a case")  # no staff chats on Viber
+    assert failure.value.failure is Failure.REFUSED
 
 
 async def test_delete_messages_sends_the_advice_instead(env: Any) -> None:
     result = await env.sender.send(item("delete_messages", {"message_ids": [1, 2], "lang": "en"}), Limits())
     assert env.viber.texts_to(CHILD) == [env.engine.say("en", "exit.viber_advice")]
-    assert result["message_ids"]
+    assert result.message_ids
 
 
 async def test_a_counsellors_photo_is_served_once_to_viber(env: Any) -> None:
@@ -191,7 +196,7 @@ async def test_a_counsellors_photo_is_served_once_to_viber(env: Any) -> None:
 
 
 async def test_without_a_file_fetcher_only_the_caption_goes(env: Any) -> None:
-    env.sender.fetch_file = None
+    env.transport.fetch_file = None
     payload = {"chat": "operator", "message_id": 5, "kind": "photo", "file_ref": "X", "caption": "💬 Counsellor"}
     await env.sender.send(item("staff_copy", payload), Limits())
     [message] = env.viber.messages_to(CHILD)
@@ -200,17 +205,14 @@ async def test_without_a_file_fetcher_only_the_caption_goes(env: Any) -> None:
     assert len(env.media) == 0
 
 
-async def test_telegram_fetcher_downloads_a_staff_file_by_its_file_id() -> None:
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
+async def test_the_telegram_transport_downloads_a_staff_file_by_its_file_id() -> None:
     async with FakeTelegram(token="123:ABC") as tg:
         tg.add_group(-100777, "Operators")
         sent = tg.user_sends_document(5, chat_id=-100777)
-        bot = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+        bot = make_bot(Settings(_env_file=None, telegram_bot_token=tg.token, telegram_api_url=tg.base_url,
+                                operator_chat_id=-100777))
         try:
-            data = await telegram_fetcher(bot)(sent.data["document"]["file_id"])
+            data = await TelegramTransport(bot).fetch_file(sent.data["document"]["file_id"])
         finally:
             await bot.session.close()
     assert data == tg.files[sent.data["document"]["file_id"]].content

@@ -1,7 +1,8 @@
-"""Telegram messages as engine events: what kind of thing the child sent, and where to find it again."""
+"""Telegram messages (as Telegram sends them: JSON) as engine events: what kind of thing the child
+sent, and where to find it again."""
 from __future__ import annotations
 
-from aiogram.types import Message
+from typing import Any
 
 from dialogs.model import EventKind, Incoming, MediaKind, MediaRef
 
@@ -10,19 +11,22 @@ UNSUPPORTED = {
     "contact": MediaKind.CONTACT, "poll": MediaKind.POLL, "dice": MediaKind.OTHER, "game": MediaKind.OTHER,
     "video_note": MediaKind.OTHER, "story": MediaKind.OTHER, "paid_media": MediaKind.OTHER,
 }
+FILES = (("animation", MediaKind.ANIMATION), ("video", MediaKind.VIDEO), ("voice", MediaKind.VOICE),
+         ("audio", MediaKind.AUDIO), ("document", MediaKind.DOCUMENT))
 
 
-def message_event(message: Message, edited: bool = False) -> Incoming:
-    hint = message.from_user.language_code if message.from_user else None
-    text = message.text or message.caption or ""
+def message_event(message: dict[str, Any], edited: bool = False) -> Incoming:
+    """One message as the engine's event: typed text, a command, a file, an edit, or something unsupported."""
+    hint = (message.get("from") or {}).get("language_code")
+    text = message.get("text")
     if edited:
-        return Incoming(EventKind.EDIT, text=text, language_hint=hint)
-    if message.text is not None:
-        return text_event(message.text, hint)
+        return Incoming(EventKind.EDIT, text=text or message.get("caption") or "", language_hint=hint)
+    if isinstance(text, str):
+        return text_event(text, hint)
     media = media_ref(message)
     if media is not None:
-        return Incoming(EventKind.MEDIA, text=text, media=media, language_hint=hint)
-    kind = next((kind for name, kind in UNSUPPORTED.items() if getattr(message, name, None)), MediaKind.OTHER)
+        return Incoming(EventKind.MEDIA, text=message.get("caption") or "", media=media, language_hint=hint)
+    kind = next((kind for name, kind in UNSUPPORTED.items() if message.get(name)), MediaKind.OTHER)
     return Incoming(EventKind.UNSUPPORTED, media=MediaRef(kind), language_hint=hint)
 
 
@@ -34,14 +38,13 @@ def text_event(text: str, language_hint: str | None) -> Incoming:
     return Incoming(EventKind.TEXT, text=text, language_hint=language_hint)
 
 
-def media_ref(message: Message) -> MediaRef | None:
-    """A file the child sent, by Telegram file_id: re-sent later by id, never forwarded."""
-    group = message.media_group_id
-    if message.photo:
-        return MediaRef(MediaKind.PHOTO, message.photo[-1].file_id, message.message_id, group)
-    for attribute, kind in (("animation", MediaKind.ANIMATION), ("video", MediaKind.VIDEO),
-                            ("voice", MediaKind.VOICE), ("audio", MediaKind.AUDIO), ("document", MediaKind.DOCUMENT)):
-        file = getattr(message, attribute, None)
-        if file is not None:
-            return MediaRef(kind, file.file_id, message.message_id, group)
+def media_ref(message: dict[str, Any]) -> MediaRef | None:
+    """A file someone sent, by Telegram file_id: re-sent later by id, never forwarded."""
+    group, message_id = message.get("media_group_id"), message.get("message_id")
+    if message.get("photo"):
+        return MediaRef(MediaKind.PHOTO, message["photo"][-1]["file_id"], message_id, group)
+    for field, kind in FILES:
+        file = message.get(field)
+        if isinstance(file, dict) and file.get("file_id"):
+            return MediaRef(kind, file["file_id"], message_id, group)
     return None

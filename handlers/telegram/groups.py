@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ChatMemberUpdated, Message
 
-from handlers.telegram.sender import StaffChats
+from bot.staff_chats import StaffChats
+from storage import Transaction
 
 log = logging.getLogger(__name__)
 GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP, ChatType.CHANNEL}
 
 
 def _configured(chat_id: int, chats: StaffChats) -> bool:
-    return chat_id in (chats.operator, chats.police)
+    return chats.target_of(chat_id) is not None
 
 
-async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, tx: Any, staff_chats: StaffChats) -> None:
+async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, tx: Transaction, staff_chats: StaffChats) -> None:
     if _configured(update.chat.id, staff_chats) or update.new_chat_member.status in ("left", "kicked"):
         return
     log.warning("left a chat it was not configured for")
@@ -28,11 +28,7 @@ async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, tx: Any, staff_
 
 async def on_group_migrated(message: Message, staff_chats: StaffChats) -> None:
     # A group upgraded to a supergroup changes id (migrate_to_chat_id): follow it, and tell the admin.
-    new_id = message.migrate_to_chat_id
-    for target in ("operator", "police"):
-        if staff_chats.of(target) == message.chat.id:
-            log.error("the %s chat moved to a new id: set %s_CHAT_ID=%s", target, target.upper(), new_id)
-            setattr(staff_chats, target, new_id)
+    staff_chats.move(message.chat.id, message.migrate_to_chat_id)
 
 
 # Filters are coroutines: aiogram runs plain callables (and magic filters) in a thread, one hand-off each.
@@ -48,7 +44,7 @@ async def not_configured(message: Message, staff_chats: StaffChats) -> bool:
     return message.chat.type in GROUPS and not _configured(message.chat.id, staff_chats)
 
 
-async def on_unknown_group_message(message: Message, bot: Bot, tx: Any) -> None:
+async def on_unknown_group_message(message: Message, bot: Bot, tx: Transaction) -> None:
     tx.after_commit(lambda: _leave(bot, message.chat.id))
 
 

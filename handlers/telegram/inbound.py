@@ -1,11 +1,12 @@
-"""Telegram updates into the inbox: long polling that confirms only what is stored, or a webhook."""
+"""Telegram updates in: long polling that confirms only what is stored, or a webhook; and the inbox's
+handler for each update (a child's goes to the conversation, anything else to aiogram's dispatcher)."""
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
@@ -14,14 +15,16 @@ from aiogram.types import Update
 from aiohttp import web
 
 from bot.conversation import ConversationService
-from bot.inbox import Received
+from bot.inbox import InboxProcessor, Received
 from handlers.telegram import lean_api
 from handlers.telegram.child import child_turn, take_turn
+from storage import ChannelName, Database, Transaction
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CHILD_UPDATES = ("message", "edited_message", "callback_query")
 
 
 def update_lane(update: dict[str, Any], pseudonym: Callable[[str, Any], str]) -> str:
@@ -32,32 +35,48 @@ def update_lane(update: dict[str, Any], pseudonym: Callable[[str, Any], str]) ->
     return "tg:" + pseudonym("lane", chat_id)[:24]
 
 
-class TelegramInbound:
-    """Updates as Telegram sends them (JSON): a child's text or button press goes straight to the
-    conversation (`child_turn`), anything else through aiogram's dispatcher."""
+class TelegramUpdates:
+    """The inbox's handler for Telegram updates (new, or as stored), inside the update's transaction."""
 
-    def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Any, inbox: Any,
-                 pseudonym: Callable[[str, Any], str], conversations: ConversationService) -> None:
-        self.bot, self.dispatcher, self.db, self.inbox, self.pseudonym = bot, dispatcher, db, inbox, pseudonym
-        self.conversations = conversations
-        self.alive = asyncio.Event()  # set after each successful getUpdates (read by /healthz)
+    def __init__(self, bot: Bot, dispatcher: Dispatcher, conversations: ConversationService) -> None:
+        self.bot, self.dispatcher, self.conversations = bot, dispatcher, conversations
+
+    @property
+    def allowed(self) -> list[str]:
+        """The update types to ask Telegram for: the child's and those the staff routers use."""
+        return sorted(set(CHILD_UPDATES) | set(self.dispatcher.resolve_used_update_types()))
+
+    async def handle(self, tx: Transaction, update: dict[str, Any]) -> None:
+        turn = child_turn(update)
+        if turn is not None:
+            await take_turn(tx, self.conversations, self.bot, turn)
+            return
+        await self.dispatcher.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}), tx=tx)
+
+
+class TelegramReceiver:
+    """Hands updates to the inbox; Telegram hears "received" only after they are handled or stored."""
+
+    def __init__(self, bot: Bot, db: Database, inbox: InboxProcessor, pseudonym: Callable[[str, Any], str],
+                 allowed: list[str]) -> None:
+        self.bot, self.db, self.inbox, self.pseudonym, self.allowed = bot, db, inbox, pseudonym, allowed
+        self.alive = asyncio.Event()  # set after each successful getUpdates
 
     async def store(self, updates: list[dict[str, Any]]) -> None:
         """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
-        await self.inbox.receive_all("telegram", [
+        await self.inbox.receive_all(ChannelName.TELEGRAM, [
             Received(str(update["update_id"]), update_lane(update, self.pseudonym), update, partial(dict, update))
             for update in updates])
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long polling where the offset moves past an update only after it is committed to the inbox."""
         async with self.db.transaction() as tx:
-            last = await tx.inbox.last_external_id("telegram")
+            last = await tx.inbox.last_external_id(ChannelName.TELEGRAM)
         offset = int(last) + 1 if last else None
-        allowed = self.dispatcher.resolve_used_update_types()
         failures = 0
         while not stop.is_set():
             try:
-                params = {"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": allowed}
+                params = {"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": self.allowed}
                 updates = await lean_api.call(self.bot, GetUpdates, params)
                 failures = 0
                 self.alive.set()
@@ -78,15 +97,7 @@ class TelegramInbound:
                     continue
                 offset = updates[-1]["update_id"] + 1
 
-    async def handle(self, tx: Any, update: dict[str, Any]) -> None:
-        """The inbox's handler for Telegram updates (new, or as stored), inside `tx`."""
-        turn = child_turn(update)
-        if turn is not None:
-            await take_turn(tx, self.conversations, self.bot, turn)
-            return
-        await self.dispatcher.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}), tx=tx)
-
-    def webhook_route(self, secret: str) -> Callable[[web.Request], Any]:
+    def webhook(self, secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def on_webhook(request: web.Request) -> web.Response:
             # Telegram sends the secret we set with setWebhook; anything else is refused unchanged.
             given = request.headers.get(SECRET_HEADER, "")

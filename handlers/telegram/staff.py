@@ -1,6 +1,7 @@
 """The operator and police chats: card buttons, staff answers in case topics, and admin commands."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Router
@@ -8,12 +9,16 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot.casework import ALLOWED, CaseAction, Casework, Refused
-from handlers.telegram.cards import CaseCallback, card_keyboard
+from bot.cards import CardPress, card_buttons
+from bot.casework import Casework, Refused
+from bot.permissions import CaseAction
+from bot.staff_chats import StaffChats
+from dialogs.engine import Engine
 from handlers.telegram.convert import media_ref
-from handlers.telegram.sender import StaffChats
+from handlers.telegram.transport import markup
+from storage import Case, Role, Target, Transaction
 
-ROLES = ("admin", "moderator", "counsellor", "police")
+ROLES = tuple(role.value for role in Role)  # /grant ROLE: moderator, counsellor, police, coordinator, admin
 
 
 class InStaffChat(Filter):
@@ -21,39 +26,46 @@ class InStaffChat(Filter):
 
     async def __call__(self, event: Message | CallbackQuery, staff_chats: StaffChats) -> bool | dict[str, Any]:
         chat = event.chat if isinstance(event, Message) else event.message.chat if event.message else None
-        if chat is None:
-            return False
-        if chat.id == staff_chats.operator:
-            return {"target": "operator"}
-        if staff_chats.police is not None and chat.id == staff_chats.police:
-            return {"target": "police"}
-        return False
+        target = staff_chats.target_of(chat.id) if chat is not None else None
+        return {"target": target} if target is not None else False
 
 
-async def on_case_button(callback: CallbackQuery, callback_data: CaseCallback, tx: Any, casework: Casework,
-                         staff_chats: StaffChats) -> None:
+async def card_press(callback: CallbackQuery) -> bool | dict[str, Any]:
+    """Passes a card button's press, parsed (a coroutine: aiogram runs plain callables in a thread)."""
+    press = CardPress.parse(callback.data)
+    return {"press": press} if press is not None else False
+
+
+async def on_case_button(callback: CallbackQuery, press: CardPress, tx: Transaction, casework: Casework,
+                         staff_chats: StaffChats, target: Target) -> None:
     actor = await casework.actor(tx, callback.from_user.id)
-    case = await tx.cases.get(callback_data.case)
-    action = CaseAction._value2member_map_.get(callback_data.action)
-    if actor is None or case is None or action is None or actor.role not in ALLOWED[action]:
-        _answer(tx, callback, casework.engine.say(casework.lang, "operator.refused"))
+    case = await tx.cases.get(press.case_id)
+    action = press.action
+    refused = casework.engine.say(casework.lang, "operator.refused")
+    if actor is None or case is None:
+        _answer(tx, callback, refused)
+        return
+    try:
+        casework.check(actor, action, case, target)
+    except Refused:
+        _answer(tx, callback, refused)
         return
     if action in (CaseAction.CLOSE, CaseAction.CANCEL):
         # Choosing an outcome is a two-tap menu on the card itself; nothing changes until an outcome is chosen.
-        markup = card_keyboard(casework.engine, casework.lang, case, staff_chats.police is not None,
-                               closing=action is CaseAction.CLOSE)
-        tx.after_commit(lambda: _quietly(callback.message.edit_reply_markup(reply_markup=markup)))
+        keyboard = markup(card_buttons(casework.engine, casework.lang, case, staff_chats.police_enabled,
+                                       closing=action is CaseAction.CLOSE))
+        tx.after_commit(lambda: _quietly(callback.message.edit_reply_markup(reply_markup=keyboard)))
         _answer(tx, callback)
         return
     try:
-        await casework.act(tx, actor, case, action, callback_data.arg)
+        await casework.act(tx, actor, case, action, press.argument, target)
     except Refused as refusal:
         _answer(tx, callback, casework.engine.say(casework.lang, refusal.key))
         return
     _answer(tx, callback)
 
 
-async def on_grant(message: Message, command: CommandObject, tx: Any, casework: Casework) -> None:
+async def on_grant(message: Message, command: CommandObject, tx: Transaction, casework: Casework) -> None:
     if not await _is_admin(message, tx, casework):
         return
     args = (command.args or "").split(maxsplit=1)
@@ -67,7 +79,7 @@ async def on_grant(message: Message, command: CommandObject, tx: Any, casework: 
     _reply(tx, message, casework.engine.say(casework.lang, "operator.grant.ok", alias=alias, role=args[0]))
 
 
-async def on_revoke(message: Message, tx: Any, casework: Casework) -> None:
+async def on_revoke(message: Message, tx: Transaction, casework: Casework) -> None:
     if not await _is_admin(message, tx, casework):
         return
     member = message.reply_to_message.from_user if message.reply_to_message else None
@@ -80,7 +92,7 @@ async def on_revoke(message: Message, tx: Any, casework: Casework) -> None:
     _reply(tx, message, casework.engine.say(casework.lang, "operator.revoke.ok", alias=existing.alias))
 
 
-async def on_staff(message: Message, tx: Any, casework: Casework) -> None:
+async def on_staff(message: Message, tx: Transaction, casework: Casework) -> None:
     if not await _is_admin(message, tx, casework):
         return
     members = await tx.staff.all()
@@ -92,7 +104,7 @@ async def on_staff(message: Message, tx: Any, casework: Casework) -> None:
     _reply(tx, message, say(casework.lang, "operator.staff.list", list=listing))
 
 
-async def on_audit(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
+async def on_audit(message: Message, command: CommandObject, tx: Transaction, casework: Casework, target: Target) -> None:
     if not await _is_admin(message, tx, casework):
         return
     case = await _topic_case(message, tx, target)
@@ -107,7 +119,8 @@ async def on_audit(message: Message, command: CommandObject, tx: Any, casework: 
     _reply(tx, message, casework.engine.say(casework.lang, "operator.audit.title", case_number=case.number, list=listing))
 
 
-async def on_reload(message: Message, tx: Any, casework: Casework, reload_content: Any) -> None:
+async def on_reload(message: Message, tx: Transaction, casework: Casework,
+                    reload_content: Callable[[], list[str]]) -> None:
     """Admins reload content/ after editing it; a broken file keeps the old content live."""
     if not await _is_admin(message, tx, casework):
         return
@@ -120,7 +133,7 @@ async def on_reload(message: Message, tx: Any, casework: Casework, reload_conten
         _reply(tx, message, say(casework.lang, "operator.reload.ok"))
 
 
-async def on_prepared(message: Message, command: CommandObject, tx: Any, casework: Casework, target: str) -> None:
+async def on_prepared(message: Message, command: CommandObject, tx: Transaction, casework: Casework, target: Target) -> None:
     """A prepared answer or a tip card from content/, sent to the child in their own language."""
     actor = await casework.actor(tx, message.from_user.id)
     case = await _topic_case(message, tx, target)
@@ -143,13 +156,13 @@ async def on_prepared(message: Message, command: CommandObject, tx: Any, casewor
         await casework.outbox.notice(tx, case, refusal, target=target)
 
 
-async def on_staff_edit(message: Message, tx: Any, casework: Casework, target: str) -> None:
+async def on_staff_edit(message: Message, tx: Transaction, casework: Casework, target: Target) -> None:
     case = await _topic_case(message, tx, target)
     if case is not None and await casework.actor(tx, message.from_user.id) is not None:
         await casework.outbox.notice(tx, case, "operator.notice.edit_not_relayed", target=target)
 
 
-async def on_topic_message(message: Message, tx: Any, casework: Casework, target: str) -> None:
+async def on_topic_message(message: Message, tx: Transaction, casework: Casework, target: Target) -> None:
     """A staff member writes in a case topic: it reaches the child, signed by role, never by name."""
     if message.from_user is None or message.from_user.is_bot:
         return
@@ -167,7 +180,7 @@ async def on_topic_message(message: Message, tx: Any, casework: Casework, target
         if message.text.startswith("//"):
             return  # an internal note between staff
         refusal = await casework.answer_child(tx, actor, case, target, message.text)
-    elif (media := media_ref(message)) is not None:
+    elif (media := media_ref(message.model_dump(by_alias=True, exclude_none=True))) is not None:
         file = {"message_id": message.message_id, "kind": str(media.kind), "file_ref": media.file_ref}
         refusal = await casework.answer_child(tx, actor, case, target, message.caption, file)
     else:
@@ -176,36 +189,35 @@ async def on_topic_message(message: Message, tx: Any, casework: Casework, target
         await casework.outbox.notice(tx, case, refusal, target=target)
 
 
-async def _topic_case(message: Message, tx: Any, target: str) -> Any:
+async def _topic_case(message: Message, tx: Transaction, target: Target) -> Case | None:
     if not message.is_topic_message or message.message_thread_id is None:
         return None
-    finder = tx.cases.by_operator_topic if target == "operator" else tx.cases.by_police_topic
-    return await finder(message.message_thread_id)
+    return await tx.cases.by_topic(target, message.message_thread_id)
 
 
-async def _is_admin(message: Message, tx: Any, casework: Casework) -> bool:
+async def _is_admin(message: Message, tx: Transaction, casework: Casework) -> bool:
     actor = await casework.actor(tx, message.from_user.id) if message.from_user else None
-    if actor is not None and actor.role == "admin":
+    if actor is not None and actor.role is Role.ADMIN:
         return True
     _reply(tx, message, casework.engine.say(casework.lang, "operator.refused"))
     return False
 
 
-def _names(engine: Any, prefix: str) -> list[str]:
+def _names(engine: Engine, prefix: str) -> list[str]:
     return sorted(key.removeprefix(prefix) for key in engine.content.texts[engine.default_language] if key.startswith(prefix))
 
 
 # Replies wait for the commit (Transaction.after_commit): a transaction never waits on the network, and
 # nothing is said about an action that did not happen.
-def _reply(tx: Any, message: Message, text: str) -> None:
+def _reply(tx: Transaction, message: Message, text: str) -> None:
     tx.after_commit(lambda: message.reply(text))
 
 
-def _answer(tx: Any, callback: CallbackQuery, text: str | None = None) -> None:
+def _answer(tx: Transaction, callback: CallbackQuery, text: str | None = None) -> None:
     tx.after_commit(lambda: _quietly(callback.answer(text, show_alert=bool(text))))
 
 
-async def _quietly(call: Any) -> None:
+async def _quietly(call: Awaitable[object]) -> None:
     try:
         await call
     except TelegramAPIError:
@@ -217,7 +229,7 @@ def staff_router() -> Router:
     router = Router(name="staff")
     for observer in (router.message, router.edited_message, router.callback_query):
         observer.filter(InStaffChat())
-    router.callback_query.register(on_case_button, CaseCallback.filter())
+    router.callback_query.register(on_case_button, card_press)
     router.message.register(on_grant, Command("grant"))
     router.message.register(on_revoke, Command("revoke"))
     router.message.register(on_staff, Command("staff"))

@@ -1,4 +1,4 @@
-"""The Viber channel: a signed webhook into the inbox, the inbox handler, and the Viber sender.
+"""The Viber channel: a signed webhook into the inbox, the inbox handler, and the Viber transport.
 
 Viber pushes every event to one webhook and signs the raw body with the bot's auth token
 (X-Viber-Content-Signature: hex HMAC-SHA256). A child's events are written to the durable inbox
@@ -12,21 +12,28 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from aiohttp import web
 from viberbot.api.viber_requests import create_request
 
-from bot.conversation import Child
+from bot.channel import Route
+from bot.conversation import Child, ConversationService
+from bot.inbox import InboxProcessor
+from bot.settings import Settings
+from dialogs.engine import Engine
 from handlers.viber.api import ViberApi
 from handlers.viber.convert import message_event
-from handlers.viber.media import FetchFile, MediaStore
+from handlers.viber.media import MediaStore
 from handlers.viber.render import welcome_body
-from handlers.viber.sender import ViberSender
+from handlers.viber.transport import FetchFile, ViberTransport
+from storage import ChannelName, Database, Transaction
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "viber"
+CHANNEL = ChannelName.VIBER
 SIGNATURE_HEADER = "X-Viber-Content-Signature"
 STORED_EVENTS = frozenset({"message", "subscribed", "unsubscribed"})
 # Callbacks asked for at set_webhook ("message" always comes); delivered/seen/failed are not needed.
@@ -38,29 +45,42 @@ class BadEvent(ValueError):
     """A signed body that is not a Viber event we can read."""
 
 
-class ViberChannel:
-    def __init__(self, settings: Any, db: Any, engine: Any, conversations: Any, inbox_wake: asyncio.Event,
-                 privacy: Any, fetch_file: FetchFile | None = None) -> None:
-        token = settings.viber_auth_token.get_secret_value()
-        self.settings, self.db, self.engine, self.conversations = settings, db, engine, conversations
-        self.inbox_wake, self.privacy = inbox_wake, privacy
-        self._secret = token.encode()
-        self.api = ViberApi(token, settings.viber_bot_name, settings.viber_api_url)
-        self.media = MediaStore(settings.viber_webhook_url)
-        self.sender = ViberSender(self.api, db, engine, self.media, fetch_file)
+def make_transport(settings: Settings, fetch_file: FetchFile | None) -> ViberTransport:
+    """The Viber transport for the configured bot; `fetch_file` gets counsellors' Telegram files."""
+    api = ViberApi(settings.viber_auth_token.get_secret_value(), settings.viber_bot_name, settings.viber_api_url)
+    return ViberTransport(api, MediaStore(settings.viber_webhook_url), fetch_file)
 
-    @property
-    def routes(self) -> list[tuple[str, str, Any]]:
-        """(method, path, handler) the web server must also serve: the one-time media files."""
-        path, handler = self.media.route
-        return [("GET", path, handler)]
+
+class ViberChannel:
+    name = CHANNEL
+
+    def __init__(self, settings: Settings, transport: ViberTransport, db: Database, engine: Engine,
+                 conversations: ConversationService, pseudonym: Callable[[str, Any], str]) -> None:
+        self.settings, self.transport, self.db, self.engine = settings, transport, db, engine
+        self.conversations, self.pseudonym = conversations, pseudonym
+        self.api, self.media = transport.api, transport.media
+        self._secret = settings.viber_auth_token.get_secret_value().encode()
+        self._inbox_wake: asyncio.Event | None = None
 
     # -- start and stop ---------------------------------------------------------------------------
 
-    async def set_webhook(self) -> None:
+    async def check(self) -> None:
+        return None  # Viber has nothing to check before its webhook is set (at start)
+
+    def routes(self, inbox: InboxProcessor) -> list[Route]:
+        """The webhook, and the one-time media files Viber fetches."""
+        self._inbox_wake = inbox.wake
+        path, handler = self.media.route
+        return [("POST", urlparse(self.settings.viber_webhook_url).path or "/", self.webhook), ("GET", path, handler)]
+
+    async def start(self, inbox: InboxProcessor, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         """Viber calls the webhook back (event "webhook") before it answers: the server must be up."""
         events = await asyncio.to_thread(self.api.set_webhook, self.settings.viber_webhook_url, EVENT_TYPES)
         log.info("viber webhook set", extra={"events": events})
+        return []
+
+    def alive(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self.api.close()
@@ -86,10 +106,11 @@ class ViberChannel:
             external_id, payload = _slim(event, data)
         except (ValueError, KeyError, TypeError):  # json's errors are ValueErrors
             return web.Response(status=400)
-        lane = "vb:" + self.privacy.pseudonym("lane", payload["user_id"])[:24]
+        lane = "vb:" + self.pseudonym("lane", payload["user_id"])[:24]
         async with self.db.transaction() as tx:
             await tx.inbox.add(CHANNEL, external_id, lane, payload)  # a redelivered token is ignored
-        self.inbox_wake.set()
+        if self._inbox_wake is not None:
+            self._inbox_wake.set()
         return web.Response()  # 200 only after the event is committed
 
     def _welcome(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +125,7 @@ class ViberChannel:
 
     # -- the inbox processor's handler ------------------------------------------------------------
 
-    async def handle(self, tx: Any, payload: dict[str, Any]) -> None:
+    async def handle(self, tx: Transaction, payload: dict[str, Any]) -> None:
         event, user_id = payload["event"], payload["user_id"]
         if event == "message":
             incoming = message_event(payload["message"], payload.get("language"))
@@ -115,9 +136,9 @@ class ViberChannel:
         elif event == "unsubscribed":
             await self._forget_address(tx, user_id)
 
-    async def _forget_address(self, tx: Any, user_id: str) -> None:
+    async def _forget_address(self, tx: Transaction, user_id: str) -> None:
         """The child left the chat: keep the conversation and its case, but never write to them again."""
-        key = self.privacy.pseudonym(CHANNEL, user_id)
+        key = self.pseudonym(CHANNEL, user_id)
         conversation = await tx.conversations.get(key)
         if conversation is not None and conversation.address is not None:
             await tx.conversations.save(key, conversation.channel, conversation.state, None,

@@ -28,7 +28,7 @@ def message_event(message: dict[str, Any], language_hint: str | None = None) -> 
         return text_event(parsed.text or "", language_hint)
     if isinstance(parsed, URLMessage) and parsed.media:
         # A message that is only a link (e.g. the profile of whoever hurts the child): kept as text,
-        # never refused, so a link given as an answer is not lost (DESIGN rule 8).
+        # never refused, so a link given as an answer is not lost.
         return Incoming(EventKind.TEXT, text=str(parsed.media), language_hint=language_hint)
     for cls, media_kind in MEDIA:
         if isinstance(parsed, cls) and parsed.media:

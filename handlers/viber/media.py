@@ -12,7 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -20,7 +19,6 @@ from aiohttp import web
 TTL_SECONDS = 15 * 60
 MAX_BYTES = 200 * 1024 * 1024  # held in memory at most; the oldest files go first
 ROUTE = "/media/{token}"
-FetchFile = Callable[[str], Awaitable[bytes]]
 # (magic bytes, extension, content type) of what counsellors usually send
 KINDS = ((b"\xff\xd8\xff", "jpg", "image/jpeg"), (b"\x89PNG", "png", "image/png"), (b"GIF8", "gif", "image/gif"),
          (b"%PDF", "pdf", "application/pdf"), (b"PK\x03\x04", "zip", "application/zip"))
@@ -83,11 +81,3 @@ class MediaStore:
         now = self.clock()
         for token in [t for t, f in self._files.items() if f.expires <= now]:
             del self._files[token]
-
-
-def telegram_fetcher(bot: Any) -> FetchFile:
-    """`fetch_file` for the Viber sender: download a Telegram file by its file id with aiogram's Bot."""
-    async def fetch(file_id: str) -> bytes:
-        buffer = await bot.download(file_id)
-        return buffer.getvalue()
-    return fetch

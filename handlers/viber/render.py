@@ -19,7 +19,7 @@ def keyboard(rows: list) -> dict[str, Any] | None:
     """Button rows [[label, payload], …] as a Viber keyboard: one, two or three buttons a row.
 
     Rows wider than three are broken into pairs. Past 24 buttons the last options are dropped, never
-    the last row: it holds Back, Stop or Menu, the way out of every screen (DESIGN rule 6).
+    the last row: it holds Back, Stop or Menu, the way out of every screen.
     """
     lines: list[list[tuple[str, str]]] = []
     for row in rows:

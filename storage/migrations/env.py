@@ -1,11 +1,11 @@
-"""Alembic environment: reuses a connection handed in by storage.migrate, or opens an async engine."""
+"""Alembic environment: reuses a connection handed in by storage.migrate, or opens an engine of its own."""
 from __future__ import annotations
 
 import asyncio
 import os
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from storage.engine import make_engine
 from storage.models import Base
@@ -35,6 +35,13 @@ def _configure(connection: Connection) -> None:
 
 async def _run_with_own_engine(url: str) -> None:
     engine = make_engine(url)
+    if isinstance(engine, Engine):  # SQLite: synchronous (storage/sqlite.py)
+        try:
+            with engine.begin() as connection:
+                _configure(connection)
+        finally:
+            engine.dispose()
+        return
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_configure)
@@ -50,7 +57,7 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
-    """Migrate through the given connection, or through a fresh async engine."""
+    """Migrate through the given connection, or through a fresh engine."""
     connection = config.attributes.get("connection")
     if connection is not None:
         _configure(connection)

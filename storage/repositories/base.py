@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.inline_sqlite import InlineConnection, prepared
+from storage.inline_sqlite import prepared
+from storage.sqlite import SQLiteConnection
 from storage.types import Clock, Sealer
 
 ERROR_LIMIT = 500
@@ -21,7 +22,7 @@ _NEW_ROW_INSERTS: dict[tuple[Any, ...], Executable] = {}  # see Repository._inse
 class Context:
     """One transaction's connection plus the tools repositories need."""
 
-    connection: AsyncConnection | InlineConnection  # the latter: SQLite (storage/inline_sqlite.py)
+    connection: AsyncConnection | SQLiteConnection  # the latter: SQLite (storage/sqlite.py)
     sealer: Sealer
     clock: Clock
     dialect: str
@@ -36,7 +37,7 @@ class Repository:
         self._ctx = ctx
 
     @property
-    def _session(self) -> AsyncConnection | InlineConnection:
+    def _session(self) -> AsyncConnection | SQLiteConnection:
         return self._ctx.connection
 
     def _now(self) -> datetime:

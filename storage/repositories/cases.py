@@ -12,7 +12,7 @@ from storage.inline_sqlite import prepared
 from storage.models import AuditRow, CaseMessageRow, CaseRow, table
 from storage.records import Case
 from storage.repositories.base import Repository
-from storage.values import FINISHED, CaseKind, CaseStatus
+from storage.values import FINISHED, KEEP, CaseKind, CaseStatus, Keep, Target
 
 T = table(CaseRow)
 A = table(AuditRow)
@@ -53,6 +53,10 @@ _OPEN_WITH_NEWS = prepared(
     .order_by(T.c.id)
 )
 _LATEST_FOR = _newest_where(T.c.conversation_key == bindparam("conversation_key"))
+_TOPIC_COLUMNS = {
+    Target.OPERATOR: ("operator_topic_id", "operator_card_message_id"),
+    Target.POLICE: ("police_topic_id", "police_card_message_id"),
+}
 # SET takes the columns present in the parameters (besides "case_id"); each set of columns compiles once.
 _UPDATE = prepared(update(T).where(T.c.id == bindparam("case_id")).returning(*T.c))
 
@@ -121,6 +125,18 @@ class Cases(Repository):
         """The newest case of that conversation, whatever its status (for the child's rating)."""
         return await self._newest(_LATEST_FOR, {"conversation_key": conversation_key})
 
+    async def by_topic(self, target: Target, topic_id: int) -> Case | None:
+        """The case discussed in that topic of the operator or police chat."""
+        return await (self.by_police_topic if target is Target.POLICE else self.by_operator_topic)(topic_id)
+
+    async def set_topic(self, case_id: int, target: Target, *, topic_id: int | None | Keep = KEEP,
+                        card_message_id: int | None | Keep = KEEP) -> Case:
+        """Record (or clear, with None) the case's topic or card in a staff chat."""
+        topic_column, card_column = _TOPIC_COLUMNS[target]
+        changes = {column: value for column, value in ((topic_column, topic_id), (card_column, card_message_id))
+                   if value is not KEEP}
+        return await self.update(case_id, **changes)
+
     async def advance(self, case_id: int, column: str, expected: Any, new: Any) -> bool:
         """Set a column only if it still holds `expected`: how a sweep claims a case across processes."""
         if column not in ("sla_level", "checkin_sent"):
@@ -155,6 +171,12 @@ class Cases(Repository):
             T.c.created_at < older_than,
             T.c.sla_level < below_level,
         )
+
+    async def in_progress(self, limit: int = 100) -> list[Case]:
+        """Cases not closed nor spam: urgent first, then oldest first (a staff chat's queue)."""
+        statement = (select(T).where(T.c.status.not_in(list(FINISHED)))
+                     .order_by(T.c.urgent.desc(), T.c.created_at, T.c.id).limit(limit))
+        return [self._record(row) for row in await self._session.execute(statement)]
 
     async def checkins_due(self, now: datetime) -> list[Case]:
         """Cases whose check-in time has come and whose check-in is not sent (spam excluded)."""

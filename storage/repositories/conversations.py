@@ -19,7 +19,7 @@ T = table(ConversationRow)
 # parameters for the values: SQLAlchemy then neither rebuilds nor re-hashes them on each call (bench/README.md,
 # findings, item 3).
 _GET = prepared(select(T).where(T.c.key == bindparam("key")))
-_UPDATE = (
+_UPDATE = prepared(
     update(T)
     .where(T.c.key == bindparam("b_key"), T.c.version == bindparam("expected_version"))
     .values(
@@ -28,8 +28,7 @@ _UPDATE = (
     )
 )
 _UPDATE_WITH_ADDRESS = prepared(_UPDATE.values(address=bindparam("address")))
-prepared(_UPDATE)
-_COUNT_REPORT = (
+_COUNT_REPORT = prepared(
     update(T)
     .where(T.c.key == bindparam("b_key"))
     .values(
@@ -38,7 +37,6 @@ _COUNT_REPORT = (
     )
     .returning(T.c.reports_today)
 )
-prepared(_COUNT_REPORT)
 
 
 class Conversations(Repository):

@@ -16,19 +16,17 @@ T = table(InboxRow)
 
 # Every update is stored, fetched and marked done: those statements are built once, with bind parameters for
 # the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
-_PENDING = (
+_PENDING = prepared(
     select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
 )
 _WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
 _ADD_DONE: dict[str, Any] = {}  # by dialect: see Inbox.add_done
-_MARK_DONE = (
+_MARK_DONE = prepared(
     update(T)
     .where(T.c.id == bindparam("item_id"))
     .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None)
 )
-prepared(_PENDING)
-prepared(_MARK_DONE)
 
 
 class Inbox(Repository):

@@ -22,15 +22,14 @@ def _newest_link(*where: ColumnElement[bool]) -> Select[Any]:
 
 # Messages are remembered and looked up on most steps: those statements are built once, with bind parameters for
 # the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
-_ADD_CHAT = (
+_ADD_CHAT = prepared(
     C.insert()
     .values(
         conversation_key=bindparam("conversation_key"), message_id=bindparam("message_id"),
         from_bot=bindparam("from_bot"), at=bindparam("at"),
     )
 )
-prepared(_ADD_CHAT)
-_ADD_LINK = (
+_ADD_LINK = prepared(
     R.insert()
     .values(
         case_id=bindparam("case_id"), chat=bindparam("chat"), child_message_id=bindparam("child_message_id"),
@@ -38,7 +37,6 @@ _ADD_LINK = (
     )
     .returning(R.c.id)
 )
-prepared(_ADD_LINK)
 _BY_CHILD_MESSAGE = _newest_link(R.c.case_id == bindparam("case_id"), R.c.child_message_id == bindparam("message_id"))
 _BY_STAFF_MESSAGE = _newest_link(R.c.chat == bindparam("chat"), R.c.staff_message_id == bindparam("message_id"))
 

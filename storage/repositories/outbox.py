@@ -15,7 +15,7 @@ from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, OutboxRow, table
 from storage.records import OutboxItem
 from storage.repositories.base import Repository, clip
-from storage.values import OutboxStatus, Priority, Target
+from storage.values import Kind, OutboxStatus, Priority, Target
 
 T = table(OutboxRow)
 C = table(ConversationRow)
@@ -23,7 +23,6 @@ PENDING = OutboxStatus.PENDING
 # Written out, not bound, where a lane is asked for waiting items: only then can SQLite and PostgreSQL
 # use the index over pending items (ix_outbox_pending_lane), whose condition is this very text.
 WAITING = literal_column("'pending'")
-CASE_CARD = "case_card"
 RELEASED = {"claimed_until": None, "claimed_by": None}
 
 
@@ -86,12 +85,11 @@ _PENDING_IN_LANE = select(T.c.id).where(
 )
 _LANE_IS_FREE = ~_PENDING_IN_LANE.exists()
 _WAITING_IN_LANE = prepared(_PENDING_IN_LANE.limit(1))
-_ADD_LEASED = (
+_ADD_LEASED = prepared(
     T.insert()
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
     .returning(T.c.id, T.c.claimed_until)
 )
-prepared(_ADD_LEASED)
 
 
 class Outbox(Repository):
@@ -139,7 +137,7 @@ class Outbox(Repository):
             return None
         return OutboxItem(
             id=item_id, target=Target(target), channel=channel, lane=lane, conversation_key=conversation_key,
-            case_id=case_id, kind=kind, payload=payload, priority=int(priority), status=PENDING, attempts=0,
+            case_id=case_id, kind=Kind(kind), payload=payload, priority=int(priority), status=PENDING, attempts=0,
             next_attempt_at=values["next_attempt_at"], created_at=values["created_at"], sent_at=None, result=None,
             error=None, claimed_until=until, claimed_by=owner, address=address,
         )
@@ -149,7 +147,7 @@ class Outbox(Repository):
         """The columns of a new item, due now."""
         now = self._now()
         return {
-            "target": str(Target(target)), "channel": channel, "lane": lane, "kind": kind,
+            "target": str(Target(target)), "channel": channel, "lane": lane, "kind": str(Kind(kind)),
             "payload": self._seal(payload), "priority": int(priority), "status": PENDING.value,
             "attempts": 0, "next_attempt_at": now, "created_at": now,
             "conversation_key": conversation_key, "case_id": case_id,
@@ -227,7 +225,7 @@ class Outbox(Repository):
         statement = (
             select(T.c.case_id)
             .distinct()
-            .where(T.c.status == PENDING, T.c.kind == CASE_CARD, T.c.target == target, T.c.case_id.is_not(None))
+            .where(T.c.status == PENDING, T.c.kind == Kind.CASE_CARD.value, T.c.target == target, T.c.case_id.is_not(None))
             .order_by(T.c.case_id)
         )
         return [int(case_id) for case_id in (await self._session.execute(statement)).scalars()]
@@ -270,5 +268,6 @@ class Outbox(Repository):
         values["result"] = None if values["result"] is None else json.loads(values["result"])
         values["target"] = Target(values["target"])
         values["status"] = OutboxStatus(values["status"])
+        values["kind"] = Kind(values["kind"])
         values["address"] = self._unseal(values.get("address"))  # only `ready` reads it
         return OutboxItem(**values)

@@ -18,7 +18,7 @@ A = table(AuditRow)
 # call: staff lookups come with every case card and action, audit entries with reports (bench/README.md,
 # findings, item 3).
 _GET_STAFF = prepared(select(S).where(S.c.user_id == bindparam("user_id")))
-_ADD_AUDIT = (
+_ADD_AUDIT = prepared(
     A.insert()
     .values(
         case_id=bindparam("case_id"), actor_alias=bindparam("actor_alias"), actor_id=bindparam("actor_id"),
@@ -26,7 +26,6 @@ _ADD_AUDIT = (
     )
     .returning(A.c.id)
 )
-prepared(_ADD_AUDIT)
 
 
 class Staff(Repository):

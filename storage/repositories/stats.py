@@ -1,48 +1,66 @@
-"""Anonymous case statistics: what stays after a case is purged."""
+"""Anonymous statistics: counters by day and by coarse values, which outlive every case and child."""
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, bindparam, select
 
-from storage.models import CaseStatRow, table
-from storage.records import Case, CaseStat
+from storage.inline_sqlite import prepared
+from storage.models import StatCountRow, StatPostRow, table
+from storage.records import StatCount
 from storage.repositories.base import Repository
+from storage.values import StatEvent
 
-T = table(CaseStatRow)
-DIMENSIONS = ("kind", "category", "age_group", "channel", "country", "language", "consent", "outcome")
-UNKNOWN = "unknown"
+T = table(StatCountRow)
+P = table(StatPostRow)
+NOT_SAID = ""  # stored for None: a NULL would never match in the key
+NO_DURATION = -1
+VALUES = ("region", "channel", "language", "age_group", "kind", "harm", "outcome")
+_COUNT: dict[str, Executable] = {}  # the upsert, built once per dialect
 
 
 class Stats(Repository):
-    """The `case_stats` table."""
+    """The `stat_counts` and `stat_posts` tables."""
 
     __slots__ = ()
 
-    async def add(self, case: Case) -> int:
-        """Keep the anonymous facts of a case (no key, number, text or dates finer than a day)."""
-        values = {
-            "kind": str(case.kind), "category": case.category, "age_group": case.age_group,
-            "channel": case.channel, "country": case.country, "language": case.language,
-            "urgent": case.urgent, "consent": case.consent, "outcome": case.outcome, "rating": case.rating,
-            "created_day": case.created_at.date().isoformat(),
-            "closed_day": None if case.closed_at is None else case.closed_at.date().isoformat(),
-        }  # fmt: skip
-        return int((await self._session.execute(T.insert().values(**values).returning(T.c.id))).scalar_one())
+    async def count(self, day: date, event: StatEvent, *, urgent: bool = False, minutes: int | None = None,
+                    **values: str | None) -> None:
+        """One more `event` on `day` with these values (region, channel, language, age_group, kind,
+        harm, outcome; a value left out or None is "not said")."""
+        unknown = set(values) - set(VALUES)
+        if unknown:
+            raise TypeError(f"not a statistics value: {sorted(unknown)}")
+        params: dict[str, Any] = {name: values.get(name) or NOT_SAID for name in VALUES}
+        params.update(day=day.isoformat(), event=str(event), urgent=urgent,
+                      minutes=NO_DURATION if minutes is None else max(0, minutes))
+        await self._session.execute(self._count_statement(), params)
 
-    async def all(self) -> list[CaseStat]:
-        """Every statistics row, oldest first."""
-        return [CaseStat(**row._mapping) for row in await self._session.execute(select(T).order_by(T.c.id))]
+    def _count_statement(self) -> Executable:
+        statement = _COUNT.get(self._ctx.dialect)
+        if statement is None:
+            keys = [column for column in T.c if column.primary_key]
+            statement = _COUNT[self._ctx.dialect] = prepared(
+                self._insert(T)
+                .values({**{column.name: bindparam(column.name) for column in keys}, "count": 1})
+                .on_conflict_do_update(index_elements=keys, set_={"count": T.c.count + 1})
+            )
+        return statement
 
-    async def summary(self) -> dict[str, Any]:
-        """Totals: {"total", "urgent", "by_<dimension>": {value|"unknown": n}, "rating": {"count", "average"}}."""
-        totals = select(func.count(), func.count(T.c.rating), func.avg(T.c.rating))
-        total, rated, average = (await self._session.execute(totals.select_from(T))).one()
-        urgent = (await self._session.execute(select(func.count()).where(T.c.urgent.is_(True)))).scalar_one()
-        result: dict[str, Any] = {"total": int(total), "urgent": int(urgent)}
-        for name in DIMENSIONS:
-            column = T.c[name]
-            rows = await self._session.execute(select(column, func.count()).group_by(column).order_by(column))
-            result[f"by_{name}"] = {UNKNOWN if value is None else str(value): int(count) for value, count in rows}
-        result["rating"] = {"count": int(rated), "average": None if average is None else round(float(average), 2)}
-        return result
+    async def between(self, first: date, last: date) -> list[StatCount]:
+        """Every counter from `first` to `last`, both included."""
+        statement = select(T).where(T.c.day >= first.isoformat(), T.c.day <= last.isoformat()).order_by(T.c.day)
+        return [_count(row._mapping) for row in await self._session.execute(statement)]
+
+    async def claim_post(self, period: str, at: datetime) -> bool:
+        """True once per period: the process that gets it posts the figures, every other one does not."""
+        statement = self._insert(P).values(period=period, posted_at=at).on_conflict_do_nothing().returning(P.c.period)
+        return (await self._session.execute(statement)).scalar_one_or_none() is not None
+
+
+def _count(row: Any) -> StatCount:
+    values = {name: row[name] or None for name in VALUES}
+    minutes = None if row["minutes"] == NO_DURATION else int(row["minutes"])
+    return StatCount(day=date.fromisoformat(row["day"]), event=StatEvent(row["event"]), urgent=bool(row["urgent"]),
+                     minutes=minutes, count=int(row["count"]), **values)

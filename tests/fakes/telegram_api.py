@@ -652,8 +652,8 @@ class FakeTelegram:
 
     def _user_file(self, user_id: int, kind: str, chat_id: int | None, thread_id: int | None,
                    caption: str | None, media_group_id: str | None, file_name: str | None = None,
-                   mime_type: str | None = None, reply_to: Any = None) -> StoredMessage:
-        content = self._media(self._new_file(kind, file_name, mime_type=mime_type), kind)
+                   mime_type: str | None = None, reply_to: Any = None, data: bytes = b"") -> StoredMessage:
+        content = self._media(self._new_file(kind, file_name, data, mime_type=mime_type), kind)
         if caption:
             content["caption"] = caption
         if media_group_id:
@@ -669,9 +669,10 @@ class FakeTelegram:
     def user_sends_document(self, user_id: int, chat_id: int | None = None,
                             caption: str | None = None, media_group_id: str | None = None,
                             thread_id: int | None = None, file_name: str = "evidence.pdf",
-                            mime_type: str = "application/pdf") -> StoredMessage:
+                            mime_type: str = "application/pdf", data: bytes = b"") -> StoredMessage:
+        """`data`: the file's bytes (made up when not given)."""
         return self._user_file(user_id, "document", chat_id, thread_id, caption, media_group_id,
-                               file_name, mime_type)
+                               file_name, mime_type, data=data)
 
     def user_sends_video(self, user_id: int, chat_id: int | None = None,
                          caption: str | None = None, media_group_id: str | None = None,

@@ -1,28 +1,47 @@
-"""The case card staff see in a topic: what the child said, consent, status, and the buttons allowed now."""
+"""The case card staff see in a topic: what the child said, consent, status, and the buttons allowed now.
+
+Channel-agnostic: the Telegram transport shows it in a forum topic, the console prints it.
+"""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
-from bot.casework import OUTCOMES, CaseAction
+from bot.permissions import CaseAction
+from bot.transport import Rows
 from dialogs.engine import Engine
+from dialogs.model import Button
+from storage import Case, CaseKind, CaseStatus, Consent, Outcome
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
 SHOWN_ABOVE = frozenset({"consent", "reply_wanted"})  # the card's header lines already say these
 CARD_LIMIT = 4000  # the card is one editable message (Telegram allows 4096); the rest follows it
+CARD_PREFIX = "c1"  # versioned: a card's buttons stay tappable across releases
 
 
-class CaseCallback(CallbackData, prefix="c1"):
-    """Versioned, short, and naming a case by its row id — never anything about the child."""
+@dataclass(frozen=True, slots=True)
+class CardPress:
+    """A card button: an action on a case named by its row id — never anything about the child."""
 
-    action: str
-    case: int
-    arg: str = ""
+    action: CaseAction
+    case_id: int
+    argument: str = ""
+
+    def pack(self) -> str:
+        return f"{CARD_PREFIX}:{self.action.value}:{self.case_id}:{self.argument}"
+
+    @classmethod
+    def parse(cls, data: str | None) -> CardPress | None:
+        """The press, or None for anything that is not a card button of this version."""
+        parts = (data or "").split(":")
+        if len(parts) != 4 or parts[0] != CARD_PREFIX or not parts[2].isdigit():
+            return None
+        try:
+            return cls(CaseAction(parts[1]), int(parts[2]), parts[3])
+        except ValueError:
+            return None
 
 
-def topic_name(engine: Engine, lang: str, case: Any) -> str:
+def topic_name(engine: Engine, lang: str, case: Case) -> str:
     parts = [("🔴 " if case.urgent else "") + case.number, engine.say(lang, f"operator.kind.{case.kind}")]
     step = engine.render.field_step("category")
     if case.category and step:
@@ -32,7 +51,7 @@ def topic_name(engine: Engine, lang: str, case: Any) -> str:
     return " · ".join(parts)[:TOPIC_NAME_LIMIT]
 
 
-def card_text(engine: Engine, lang: str, case: Any, holder: str) -> tuple[str, str]:
+def card_text(engine: Engine, lang: str, case: Case, holder: str) -> tuple[str, str]:
     """The card, and what did not fit in it (sent once, right after the card, never lost)."""
     text = _full_card(engine, lang, case, holder)
     if len(text) <= CARD_LIMIT:
@@ -40,7 +59,7 @@ def card_text(engine: Engine, lang: str, case: Any, holder: str) -> tuple[str, s
     return text[:CARD_LIMIT] + "…", "…" + text[CARD_LIMIT:]
 
 
-def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
+def _full_card(engine: Engine, lang: str, case: Case, holder: str) -> str:
     say = engine.say
     status = say(lang, f"operator.status.{case.status}", alias=holder,
                  outcome=say(lang, f"operator.outcome.{case.outcome}") if case.outcome else "")
@@ -62,36 +81,34 @@ def _full_card(engine: Engine, lang: str, case: Any, holder: str) -> str:
     ]
     if files:
         lines.append(f"\n{say(lang, 'operator.label.files')}: {files}")
-    if case.kind == "link":
+    if case.kind is CaseKind.LINK:
         lines.append("\n" + say(lang, "operator.notice.link_hint", report_online=engine.render.report_online(lang)))
     return "\n".join(lines)
 
 
-def card_keyboard(engine: Engine, lang: str, case: Any, police_enabled: bool, closing: bool = False
-                  ) -> InlineKeyboardMarkup | None:
+def card_buttons(engine: Engine, lang: str, case: Case, police_enabled: bool, closing: bool = False) -> Rows:
     """Only the buttons that make sense for the case's status now."""
-    def button(action: CaseAction, label: str, arg: str = "") -> InlineKeyboardButton:
-        return InlineKeyboardButton(text=engine.say(lang, label),
-                                    callback_data=CaseCallback(action=action.value, case=case.id, arg=arg).pack())
+    def button(action: CaseAction, label: str, arg: str = "") -> Button:
+        return Button(engine.say(lang, label), CardPress(action, case.id, arg).pack())
 
     if closing:
-        rows = [[button(CaseAction.OUTCOME, f"operator.outcome.{outcome}", outcome)] for outcome in OUTCOMES]
+        rows = [[button(CaseAction.OUTCOME, f"operator.outcome.{outcome}", outcome.value)] for outcome in Outcome]
         rows.append([button(CaseAction.CANCEL, "operator.button.cancel")])
-        return InlineKeyboardMarkup(inline_keyboard=rows)
+        return tuple(tuple(row) for row in rows)
     urgent = [] if case.urgent else [button(CaseAction.URGENT, "operator.button.urgent")]
     close = button(CaseAction.CLOSE, "operator.button.close")
-    if case.status == "new":
+    if case.status is CaseStatus.NEW:
         rows = [[button(CaseAction.ACCEPT, "operator.button.accept"), button(CaseAction.SPAM, "operator.button.spam")],
                 [button(CaseAction.TAKE, "operator.button.take")] + urgent]
-    elif case.status == "accepted":
+    elif case.status is CaseStatus.ACCEPTED:
         rows = [[button(CaseAction.TAKE, "operator.button.take")] + urgent, [close]]
-    elif case.status == "assigned":
+    elif case.status is CaseStatus.ASSIGNED:
         escalate = [button(CaseAction.ESCALATE, "operator.button.escalate")] if (
-            police_enabled and case.consent == "police" and case.police_topic_id is None) else []
-        convert = [button(CaseAction.CONVERT, "operator.button.convert")] if case.kind == "consultation" else []
+            police_enabled and case.consent == Consent.POLICE and case.police_topic_id is None) else []
+        convert = [button(CaseAction.CONVERT, "operator.button.convert")] if case.kind is CaseKind.CONSULTATION else []
         rows = [escalate + urgent, convert, [close]]
-    elif case.status == "escalated":
+    elif case.status is CaseStatus.ESCALATED:
         rows = [[close]]
     else:
-        return None
-    return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
+        return ()
+    return tuple(tuple(row) for row in rows if row)

@@ -4,9 +4,7 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
-
-class StartupError(Exception):
-    """Something outside the code must be fixed first; the message says what, in Telegram's words."""
+from bot.channel import StartupError
 
 
 async def check_staff_chat(bot: Bot, chat_id: int, setting: str) -> None:
@@ -24,8 +22,13 @@ async def check_staff_chat(bot: Bot, chat_id: int, setting: str) -> None:
             f"{setting}={chat_id}: this chat must be a supergroup with Topics turned on "
             f"(group settings → Topics). Each case gets its own topic there."
         )
-    if member.status not in ("administrator", "creator") or not getattr(member, "can_manage_topics", True):
+    # The creator holds every right; an administrator needs these two: a topic is opened for each case,
+    # and deleted with everything in it when the case is purged (retention must really happen).
+    missing = [] if member.status == "creator" else [
+        words for right, words in (("can_manage_topics", "manage topics"), ("can_delete_messages", "delete messages"))
+        if member.status != "administrator" or not getattr(member, right, False)]
+    if missing:
         raise StartupError(
-            f"{setting}={chat_id}: make the bot an administrator with the right to manage topics "
-            f"(and to delete messages), so it can open a topic for each case."
+            f"{setting}={chat_id}: make the bot an administrator with the rights to {' and to '.join(missing)}: "
+            f"it opens a topic for each case and deletes it with everything in it when the case is purged."
         )

@@ -1,0 +1,1 @@
+"""Statistics for coordinators: recorded as cases move, figured by period, suppressed, charted, exported."""
