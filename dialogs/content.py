@@ -34,7 +34,6 @@ class InputKind(StrEnum):
     ANY = "any"
 
 
-
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
     label: str
@@ -77,7 +76,7 @@ class Step:
 
     def text_keys(self) -> list[str]:
         keys = [self.text, self.summary, self.no_case_text, self.invalid]
-        keys += [key for row in self.buttons for button in row for key in (button.label, button.say) if key]
+        keys += [key for row in self.buttons for button in row for key in (button.label, button.say)]
         return [key for key in keys if key]
 
     def targets(self) -> list[str]:
