@@ -171,6 +171,7 @@ async def test_telegram_webhooks_need_the_secret_token(tmp_path, tg):
                             telegram_webhook_secret=WEBHOOK_SECRET)
     tg.add_user(CHILD_ID)
     async with running_bot(settings) as app:
+        await tg.wait_for(lambda t: t.webhook)  # set once the web server is up, after start-up returns
         assert tg.webhook["url"] == "https://bot.example.org/tg/hook"
         host, port = app.runner.addresses[0][:2]
         update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/start",
