@@ -25,9 +25,9 @@ async def park(db: Database, external_id: str, lane: str) -> int:
 
 
 async def inbox_rows(db: Database) -> dict[int, tuple]:
-    async with db.engine.connect() as connection:
-        rows = await connection.exec_driver_sql("SELECT id, lane, status, payload IS NULL FROM inbox")
-        return {row[0]: tuple(row[1:]) for row in rows}
+    rows = await db.run_sync(lambda connection: connection.exec_driver_sql(
+        "SELECT id, lane, status, payload IS NULL FROM inbox").all())
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def test_the_forgetting_side_computes_the_lane_the_adapters_file_updates_under():
@@ -89,10 +89,9 @@ async def test_a_purged_cases_audit_keeps_only_anonymous_counts(db: Database, cl
         assert await tx.audit.for_case(purged) == []
         assert [entry.action for entry in await tx.audit.for_case(other)] == ["take"]
         assert await tx.audit.anonymous_counts() == {"take": 1, "close": 1, "forget": 1}
-    async with db.engine.connect() as connection:
-        rows = (await connection.exec_driver_sql(
-            "SELECT action, actor_alias, actor_id, detail, at FROM audit WHERE case_id IS NULL AND action != 'grant' "
-            "ORDER BY id")).all()
+    rows = await db.run_sync(lambda connection: connection.exec_driver_sql(
+        "SELECT action, actor_alias, actor_id, detail, at FROM audit WHERE case_id IS NULL AND action != 'grant' "
+        "ORDER BY id").all())
     assert [row[:4] for row in rows] == [("take", "", None, None), ("close", "", None, None), ("forget", "", None, None)]
     assert all(str(row[4])[11:] == "00:00:00.000000" for row in rows)  # SQLite's text of a datetime
     assert len({str(row[4])[:10] for row in rows}) == 2  # the days stay, the times go

@@ -11,7 +11,7 @@ import os
 
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from bot import privacy as sealing
 from bot.privacy import Privacy
@@ -38,9 +38,10 @@ def new_key() -> str:
 
 async def raw(db: Database, sql: str, **values: object) -> list:
     """Plain SQL on the database, as an intruder would run it."""
-    async with db.engine.begin() as connection:
-        result = await connection.execute(text(sql), values)
-        return result.all() if result.returns_rows else []
+    def run(connection: Connection) -> list:
+        result = connection.execute(text(sql), values)
+        return list(result.all()) if result.returns_rows else []
+    return await db.run_sync(run)
 
 
 # -- the sealer --------------------------------------------------------------------------------------
