@@ -121,6 +121,8 @@ def _aes_key(fernet_key: str) -> tuple[bytes, AESGCM]:
 def load_privacy(data_key: str | None, pepper: str | None, keys_dir: Path, data_dir: Path | None = None) -> Privacy:
     """Keys from settings; without them, generated owner-only files in keys_dir (0700), read on every
     later start. Files an earlier version generated into data_dir are moved to keys_dir first."""
+    if data_dir is not None and data_dir.resolve() == keys_dir.resolve():
+        data_dir = None  # nothing to move (settings refuse this; a direct caller may not)
     keys = [part.strip() for part in (data_key or "").split(",") if part.strip()]
     if not keys:
         keys = [_generated(KEY_FILE, lambda: Fernet.generate_key().decode(), keys_dir, data_dir)]

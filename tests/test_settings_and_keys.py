@@ -73,6 +73,12 @@ def test_a_key_that_differs_between_the_data_and_the_keys_folder_stops_the_start
     assert (data / "data.key").exists()  # nothing deleted while in doubt
 
 
+def test_keys_are_never_moved_onto_themselves(tmp_path):
+    first = load_privacy(None, None, tmp_path)
+    again = load_privacy(None, None, tmp_path, tmp_path)
+    assert again.pseudonym("telegram", 1) == first.pseudonym("telegram", 1) and (tmp_path / "data.key").exists()
+
+
 def test_keys_given_in_settings_write_no_files(tmp_path):
     key = Fernet.generate_key().decode()
     load_privacy(key, "pepper", tmp_path / "keys", tmp_path / "data")

@@ -103,7 +103,7 @@ class ViberChannel:
             if event not in STORED_EVENTS:
                 return web.Response()  # webhook check, delivered, seen, failed, or a new kind: nothing to do
             external_id, payload = _slim(event, data)
-        except (ValueError, RecursionError):  # BadEvent, and json's errors (also on bad UTF-8 or deep nesting)
+        except (ValueError, KeyError, TypeError, RecursionError):  # BadEvent; json's (bad UTF-8, deep nesting)
             log.warning("viber webhook with an unreadable body refused")
             return web.Response(status=400)
         lane = inbox_lane(CHANNEL, payload["user_id"], self.pseudonym)
