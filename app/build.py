@@ -93,7 +93,8 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     """Build every part; nothing is started yet. Raises on invalid content or settings.
     `console`: play the channels in a terminal. `clock` (tests): what "now" is for the database."""
     content = load_content(settings.content_dir)
-    privacy = load_privacy(_secret(settings.data_key), _secret(settings.id_pepper), settings.data_dir)
+    privacy = load_privacy(_secret(settings.data_key), _secret(settings.id_pepper), settings.resolved_keys_dir,
+                           settings.data_dir)
     db = Database(settings.resolved_database_url, privacy, **({"clock": clock} if clock else {}))
     await db.start()
     engine = Engine(content, settings.country, settings.default_language,

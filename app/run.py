@@ -25,7 +25,9 @@ async def serve(service: Service, stop: asyncio.Event) -> None:
     def loops_alive() -> bool:
         return all(not task.done() for task in service.tasks) and all(channel.alive() for channel in channels)
 
-    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes), access_log=None)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes, token),
+                                   access_log=None)
     await service.runner.setup()
     await web.TCPSite(service.runner, settings.web_host, settings.web_port).start()
     for channel in channels:  # after the web server is up: Viber calls its webhook back at once

@@ -116,16 +116,20 @@ class Oberih:
         self.args = args
 
     async def start(self) -> None:
+        from cryptography.fernet import Fernet
+
         from app.build import build
         from app.run import serve
         from bot.settings import load_settings
 
         data_dir = Path(self.args.data_dir)
+        # PostgreSQL wants the keys in the settings (every process must share them); SQLite makes its own.
+        keys = {"data_key": Fernet.generate_key().decode(), "id_pepper": "bench"} if self.args.database else {}
         settings = load_settings(
             _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=self.args.api, operator_chat_id=OPERATOR,
             police_chat_id=POLICE, admin_ids=str(ADMIN), data_dir=data_dir, web_port=0,
             database_url=self.args.database or f"sqlite:///{data_dir / 'oberih.db'}",
-            default_language="en", log_level="WARNING", **RAISED_LIMITS)
+            default_language="en", log_level="WARNING", **keys, **RAISED_LIMITS)
         self.app = await build(settings)
         # As run_bot.py does between build and serve: what start-up built lives as long as the
         # process, so it is kept out of every garbage collection.

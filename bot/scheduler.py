@@ -43,6 +43,8 @@ class Sweeps:
             await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
             await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)
             await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
+            # An update that could not be processed keeps its content no longer than anything else.
+            await tx.inbox.wipe_parked(tx.now - timedelta(days=self.settings.retention_days))
         self.outbox.nudge()
 
     async def raise_unaccepted(self) -> None:
@@ -118,6 +120,7 @@ class Sweeps:
             for case in await tx.cases.closed_before(tx.now - timedelta(days=self.settings.retention_days)):
                 if not await tx.cases.delete(case.id):
                     continue  # another process purged it first
+                await tx.audit.anonymise_case(case.id)  # what was done on which day stays; whose case, not
                 for target in (Target.OPERATOR, Target.POLICE):
                     topic = case.topic(target).topic_id
                     if topic is not None:

@@ -1,11 +1,17 @@
 """All configuration, read once from the environment or `.env`, validated at start."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
+
+
+MIN_SECRET = 32
+WEBHOOK_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{MIN_SECRET},256}}")
+METRICS_TOKEN = re.compile(rf"[!-~]{{{MIN_SECRET},}}")  # printable ASCII: it travels in a header
 
 
 class SettingsError(Exception):
@@ -29,12 +35,14 @@ class Settings(BaseSettings):
     viber_bot_name: str = "Oberih"
 
     data_dir: Path = Path("data")
+    keys_dir: Path | None = None  # default: beside DATA_DIR, see resolved_keys_dir
     database_url: str | None = None
     data_key: SecretStr | None = None
     id_pepper: SecretStr | None = None
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0, le=65535)
+    metrics_token: SecretStr | None = None
 
     default_language: str = "uk"
     country: str = "UA"
@@ -65,6 +73,23 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _strong_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                f"must be {MIN_SECRET}-256 characters of A-Z a-z 0-9 _ - (Telegram's alphabet), so that nobody can "
+                "guess it and post forged updates: generate one, e.g. `openssl rand -hex 32`")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not METRICS_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(f"must be at least {MIN_SECRET} characters without spaces: generate one, e.g. "
+                             "`openssl rand -hex 32`")
+        return value
+
     @field_validator("country")
     @classmethod
     def _upper_country(cls, value: str) -> str:
@@ -88,6 +113,28 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
         return self
 
+    @model_validator(mode="after")
+    def _keys_apart_from_data(self) -> Settings:
+        keys, data = self.resolved_keys_dir, self.data_dir.resolve()
+        if keys == data or data in keys.parents:
+            raise ValueError(
+                f"KEYS_DIR ({keys}) must lie outside DATA_DIR ({data}): whoever gets the data, or a backup of it, "
+                "must not get the keys with it")
+        keys_given = _given(self.data_key) and _given(self.id_pepper)
+        if not self.resolved_database_url.startswith("sqlite") and not keys_given:
+            raise ValueError(
+                "DATA_KEY and ID_PEPPER are required with a PostgreSQL DATABASE_URL: every process must seal and "
+                "hash with the same keys, which a process would otherwise generate for itself")
+        return self
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        """KEYS_DIR, or by default a folder beside DATA_DIR named after it: data -> data-keys."""
+        if self.keys_dir is not None:
+            return self.keys_dir.resolve()
+        data = self.data_dir.resolve()
+        return data.parent / f"{data.name or 'data'}-keys"
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'oberih.db'}"
@@ -99,6 +146,10 @@ class Settings(BaseSettings):
     @property
     def viber_enabled(self) -> bool:
         return self.viber_auth_token is not None
+
+
+def _given(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def load_settings(**overrides: object) -> Settings:

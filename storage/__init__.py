@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from storage.db import Database, Transaction
-from storage.errors import ConcurrentUpdate, DuplicateNumber, NotFound, StorageBusy, StorageError, StorageFull
+from storage.errors import (
+    ConcurrentUpdate, DuplicateNumber, Misplaced, NotFound, SealBroken, StorageBusy, StorageError, StorageFull, UnknownKey,
+)
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.records import (
     AuditEntry, Case, CaseMessage, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic, StatCount,
@@ -29,7 +31,7 @@ from storage.values import (
 __all__ = [
     "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStatus", "ChannelName", "Clock",
     "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind",
-    "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "Sealer", "StaffMember", "StaffTopic",
-    "StatCount", "StatEvent", "StorageBusy", "StorageError", "StorageFull", "Target",
-    "Transaction", "current_revision", "head_revision", "upgrade", "utc_now",
+    "Misplaced", "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "SealBroken", "Sealer",
+    "StaffMember", "StaffTopic", "StatCount", "StatEvent", "StorageBusy", "StorageError", "StorageFull", "Target",
+    "Transaction", "UnknownKey", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

@@ -25,3 +25,17 @@ class StorageFull(StorageError):
 
 class StorageBusy(StorageError):
     """Another connection held the database's write lock for too long (SQLite): nothing was stored."""
+
+
+class SealBroken(StorageError):
+    """A sealed value does not open."""
+
+
+class UnknownKey(SealBroken):
+    """No key in DATA_KEY sealed this value: a key is missing from the setting (keep the old keys
+    when rotating). Never read as absent: a misconfiguration must not overwrite good data."""
+
+
+class Misplaced(SealBroken):
+    """A key in DATA_KEY sealed this value, but for another table, column or row, or it was altered
+    since: someone with write access to the database moved it or tampered with it."""

@@ -13,11 +13,20 @@ Clock = Callable[[], datetime]
 
 
 class Sealer(Protocol):
-    """What storage needs from bot.privacy.Privacy: JSON values in, opaque bytes out."""
+    """What storage needs from bot.privacy.Privacy: JSON values in, opaque bytes out, each bound to
+    its place (`place`) so that it opens there and nowhere else."""
 
-    def seal(self, value: Any) -> bytes: ...
+    def seal(self, value: Any, place: bytes) -> bytes: ...
 
-    def unseal(self, token: bytes | None) -> Any: ...
+    def unseal(self, token: bytes | None, place: bytes) -> Any:
+        """The value; None stays None. Raises storage.errors.Misplaced (sealed for another place, or
+        altered) or storage.errors.UnknownKey (no key it holds sealed it)."""
+
+
+def place(table: str, column: str, row: object) -> bytes:
+    """Where a sealed value lives, as the associated data that binds it there: a value copied into
+    another row, column or table does not open. `row` is a key known when the row is written."""
+    return f"{table}\x1f{column}\x1f{row}".encode()
 
 
 def utc_now() -> datetime:

@@ -50,7 +50,7 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.runs = 0
         ours = ("TELEGRAM_", "VIBER_", "OPERATOR_", "POLICE_", "ADMIN_", "DATABASE_", "DATA_", "ID_PEPPER",
-                "RATE_", "WEB_", "DEFAULT_LANGUAGE", "LOG_LEVEL")
+                "RATE_", "WEB_", "DEFAULT_LANGUAGE", "LOG_LEVEL", "KEYS_DIR", "METRICS_TOKEN")
         self.env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
         self.env.update(
             TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.base_url, OPERATOR_CHAT_ID=str(OPERATOR),
@@ -136,7 +136,8 @@ class BotProcess:
     async def stored(self) -> tuple[list[Any], list[Any]]:
         """Cases and outbox items as the bot stored them (read after the process has stopped)."""
         assert self.proc is None or self.proc.returncode is not None
-        database = Database(f"sqlite:///{self.db_path}", load_privacy(None, None, self.tmp_path))
+        keys = load_settings(_env_file=None, data_dir=self.tmp_path).resolved_keys_dir  # where the bot made them
+        database = Database(f"sqlite:///{self.db_path}", load_privacy(None, None, keys))
         await database.start()
         try:
             async with database.transaction() as tx:

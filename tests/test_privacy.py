@@ -13,6 +13,7 @@ from tests.support import (
 )
 
 CHILD_ID = 987654321
+WEBHOOK_SECRET = "s3cret-token-of-at-least-32-chars_0123"
 STORY = "Maksym from 7-B sends my diary pages to everyone"
 
 
@@ -167,9 +168,10 @@ async def test_a_flood_is_throttled_kindly_and_nothing_is_lost(tmp_path, tg):
 
 async def test_telegram_webhooks_need_the_secret_token(tmp_path, tg):
     settings = bot_settings(tmp_path, tg, telegram_webhook_url="https://bot.example.org/tg/hook",
-                            telegram_webhook_secret="s3cret-token")
+                            telegram_webhook_secret=WEBHOOK_SECRET)
     tg.add_user(CHILD_ID)
     async with running_bot(settings) as app:
+        await tg.wait_for(lambda t: t.webhook)  # set once the web server is up, after start-up returns
         assert tg.webhook["url"] == "https://bot.example.org/tg/hook"
         host, port = app.runner.addresses[0][:2]
         update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/start",
@@ -182,7 +184,7 @@ async def test_telegram_webhooks_need_the_secret_token(tmp_path, tg):
                     assert response.status == 401
             async with app.db.transaction() as tx:
                 assert await tx.inbox.last_external_id("telegram") is None
-            async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}) as response:
+            async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}) as response:
                 assert response.status == 200
             await tg.wait_for(lambda t: t.sent_to(CHILD_ID))
             async with http.get(f"http://{host}:{port}/healthz") as response:

@@ -322,6 +322,24 @@ async def test_a_closed_case_is_purged_after_retention_keeping_only_statistics(b
     assert tg.topics(OPERATOR) == [] and tg.messages_in(OPERATOR, topic) == []
     async with app.db.transaction() as tx:
         assert await tx.outbox.items(case_id=case.id) == []  # nothing of the case's messages is kept
+        assert await tx.audit.for_case(case.id) == []  # the audit keeps what was done, not whose case
+        counts = await tx.audit.anonymous_counts()
+    assert counts["take"] == 1 and counts["outcome"] == 1
+
+
+async def test_a_parked_update_keeps_its_content_no_longer_than_retention(store, clock):
+    database, sweeps = store
+    async with database.transaction() as tx:
+        parked = await tx.inbox.add("telegram", "9001", "tg:lane", {"message": {"text": "my secret"}})
+        assert await tx.inbox.fail(parked, "KeyError", max_attempts=1)
+    clock.advance(days=sweeps.settings.retention_days - 1)
+    await sweeps.every_hour()
+    async with database.transaction() as tx:
+        assert (await tx.inbox.get(parked)).payload is not None  # kept for a retry by hand meanwhile
+    clock.advance(days=2)
+    await sweeps.every_hour()
+    async with database.transaction() as tx:
+        assert (await tx.inbox.get(parked)).payload is None
 
 
 async def test_two_processes_purging_together_purge_a_case_once(store, clock, tmp_path):

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.conversation import ConversationService
 from bot.inbox import InboxProcessor, Received
+from bot.privacy import inbox_lane
 from handlers.telegram import lean_api
 from handlers.telegram.child import child_turn, take_turn
 from storage import ChannelName, Database, Transaction
@@ -28,11 +29,12 @@ CHILD_UPDATES = ("message", "edited_message", "callback_query")
 
 
 def update_lane(update: dict[str, Any], pseudonym: Callable[[str, Any], str]) -> str:
-    """Updates of one chat are handled in order; the lane names the chat only by a keyed hash."""
+    """Updates of one chat are handled in order; the lane names the chat only by a keyed hash (the same
+    lane /forget wipes: bot/privacy.py `inbox_lane`)."""
     event = next((value for key, value in update.items() if key != "update_id" and isinstance(value, dict)), {})
     chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
     chat_id = chat.get("id") or (event.get("from") or {}).get("id", 0)
-    return "tg:" + pseudonym("lane", chat_id)[:24]
+    return inbox_lane(ChannelName.TELEGRAM, chat_id, pseudonym)
 
 
 class TelegramUpdates:

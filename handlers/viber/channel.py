@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
-from viberbot.api.viber_requests import create_request
 
 from bot.channel import Route
 from bot.conversation import Child, ConversationService
 from bot.inbox import InboxProcessor
+from bot.privacy import inbox_lane
 from bot.settings import Settings
 from dialogs.engine import Engine
 from handlers.viber.api import ViberApi
@@ -39,6 +39,7 @@ STORED_EVENTS = frozenset({"message", "subscribed", "unsubscribed"})
 # Callbacks asked for at set_webhook ("message" always comes); delivered/seen/failed are not needed.
 EVENT_TYPES = ["subscribed", "unsubscribed", "conversation_started"]
 MESSAGE_FIELDS = ("type", "text", "media")  # all the engine needs; names, phones, places are not kept
+MAX_EXTERNAL_ID = 128  # the inbox's column
 
 
 class BadEvent(ValueError):
@@ -95,18 +96,17 @@ class ViberChannel:
             log.warning("viber webhook with a bad signature refused")
             return web.Response(status=403)
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise BadEvent("not an object")
-            event = data.get("event")
+            data = _object(json.loads(body))
+            event = _text(data, "event")
             if event == "conversation_started":
                 return web.json_response(self._welcome(data))
             if event not in STORED_EVENTS:
                 return web.Response()  # webhook check, delivered, seen, failed, or a new kind: nothing to do
             external_id, payload = _slim(event, data)
-        except (ValueError, KeyError, TypeError):  # json's errors are ValueErrors
+        except (ValueError, KeyError, TypeError, RecursionError):  # BadEvent; json's (bad UTF-8, deep nesting)
+            log.warning("viber webhook with an unreadable body refused")
             return web.Response(status=400)
-        lane = "vb:" + self.pseudonym("lane", payload["user_id"])[:24]
+        lane = inbox_lane(CHANNEL, payload["user_id"], self.pseudonym)
         async with self.db.transaction() as tx:
             await tx.inbox.add(CHANNEL, external_id, lane, payload)  # a redelivered token is ignored
         if self._inbox_wake is not None:
@@ -114,11 +114,7 @@ class ViberChannel:
         return web.Response()  # 200 only after the event is committed
 
     def _welcome(self, data: dict[str, Any]) -> dict[str, Any]:
-        try:
-            request = create_request(data)
-        except Exception as error:  # noqa: BLE001 — viberbot raises bare Exceptions for missing fields
-            raise BadEvent("unreadable conversation_started") from error
-        lang = self.engine.new_state(request.user.language).lang
+        lang = self.engine.new_state(_text(_object(data.get("user")), "language", required=False)).lang
         command = "/menu" if "menu" in self.engine.content.commands else "/start"  # the welcome is said here
         return welcome_body(self.settings.viber_bot_name, self.engine.say(lang, "welcome.text"),
                             self.engine.say(lang, "common.continue"), command)
@@ -147,19 +143,40 @@ class ViberChannel:
 
 
 def _slim(event: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(dedup id, what the inbox keeps): only what `handle` reads — no name, avatar or country."""
+    """(dedup id, what the inbox keeps): only what `handle` reads — no name, avatar or country.
+    Raises BadEvent unless every field read has the type Viber documents: nothing else is stored."""
+    language = None
+    slim: dict[str, Any] = {}
     if event == "message":
-        sender, message = data["sender"], data["message"]
-        if not isinstance(message, dict):
-            raise BadEvent("message is not an object")
-        user_id, language = sender["id"], sender.get("language")
-        slim: dict[str, Any] = {"message": {k: message[k] for k in MESSAGE_FIELDS if k in message}}
+        sender, message = _object(data.get("sender")), _object(data.get("message"))
+        user_id, language = _text(sender, "id"), _text(sender, "language", required=False)
+        _text(message, "type")
+        slim["message"] = {name: _text(message, name, required=False) for name in MESSAGE_FIELDS if name in message}
+    elif event == "subscribed":
+        user_id = _text(_object(data.get("user")), "id")
     else:
-        request = create_request(data)
-        user_id = request.user.id if event == "subscribed" else request.user_id
-        language, slim = None, {}
-    if not isinstance(user_id, str) or not user_id:
-        raise BadEvent("no user id")
+        user_id = _text(data, "user_id")
     token = data.get("message_token")
-    external_id = str(token) if token is not None else hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    if token is None:
+        external_id = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    elif isinstance(token, (int, str)) and not isinstance(token, bool) and 0 < len(str(token)) <= MAX_EXTERNAL_ID:
+        external_id = str(token)
+    else:
+        raise BadEvent("unreadable message_token")
     return external_id, {"event": event, "user_id": user_id, "language": language, **slim}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadEvent("not an object")
+    return value
+
+
+def _text(fields: dict[str, Any], name: str, required: bool = True) -> Any:
+    """A string field (non-empty if required); None if it is optional and absent."""
+    value = fields.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise BadEvent(f"{name} is not text")
+    return value

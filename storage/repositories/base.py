@@ -1,6 +1,7 @@
 """What every repository shares: the connection, the sealer, the clock and dialect-portable upserts."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,9 +11,12 @@ from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.errors import Misplaced
 from storage.inline_sqlite import prepared
 from storage.sqlite import SQLiteConnection
-from storage.types import Clock, Sealer
+from storage.types import Clock, Sealer, place
+
+log = logging.getLogger(__name__)
 
 ERROR_LIMIT = 500
 _NEW_ROW_INSERTS: dict[tuple[Any, ...], Executable] = {}  # see Repository._insert_new
@@ -43,11 +47,25 @@ class Repository:
     def _now(self) -> datetime:
         return self._ctx.clock()
 
-    def _seal(self, value: Any) -> bytes:
-        return self._ctx.sealer.seal(value)
+    # Every sealed value is bound to its table, column and row (storage.types.place): copied anywhere
+    # else, it does not open. `row` must be known when the row is written, so never a database-assigned id.
 
-    def _unseal(self, token: bytes | None) -> Any:
-        return self._ctx.sealer.unseal(token)
+    def _seal(self, value: Any, table: str, column: str, row: object) -> bytes:
+        return self._ctx.sealer.seal(value, place(table, column, row))
+
+    def _unseal(self, token: bytes | None, table: str, column: str, row: object) -> Any:
+        """The value; raises Misplaced (it belongs to another place, or was altered) or UnknownKey."""
+        return self._ctx.sealer.unseal(token, place(table, column, row))
+
+    def _unseal_or(self, token: bytes | None, table: str, column: str, row: object, absent: Any) -> Any:
+        """The value, or `absent` if it was Misplaced (logged): for columns the row can do without,
+        such as a chat address the child's next message brings again. UnknownKey is raised: a key
+        missing from DATA_KEY must stop the work, never make good data read as absent."""
+        try:
+            return self._unseal(token, table, column, row)
+        except Misplaced:
+            refused(table, column)
+            return absent
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
@@ -77,6 +95,11 @@ class Repository:
         """Run an UPDATE or DELETE; return how many rows it touched."""
         result = cast(CursorResult[Any], await self._session.execute(statement, params))
         return result.rowcount
+
+
+def refused(table: str, column: str) -> None:
+    """Log a sealed value that did not open in its place (which row is not logged: no ids in logs)."""
+    log.error("sealed value refused: written for another place, or altered", extra={"table": table, "column": column})
 
 
 def clip(error: str) -> str:

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, case, delete, func, select, tuple_, update
 
-from storage.errors import ConcurrentUpdate, NotFound
+from storage.errors import ConcurrentUpdate, Misplaced, NotFound
 from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, table
 from storage.records import Conversation
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, refused
 from storage.values import KEEP, Keep
 
 T = table(ConversationRow)
@@ -59,9 +59,11 @@ class Conversations(Repository):
     ) -> int:
         """Insert (expected_version None) or update a version-checked row; return the new version."""
         now = self._now()
-        values: dict[str, Any] = {"channel": channel, "state": self._seal(state), "updated_at": now}
+        values: dict[str, Any] = {
+            "channel": channel, "state": self._seal(state, T.name, "state", key), "updated_at": now,
+        }
         if address is not KEEP:
-            values["address"] = None if address is None else self._seal(address)
+            values["address"] = None if address is None else self._seal(address, T.name, "address", key)
         if expected_version is None:
             values.setdefault("address", None)  # NULL, as when the column was left out of the INSERT
             values |= {"key": key, "version": 1, "created_at": now, "reports_today": 0, "reports_day": ""}
@@ -94,14 +96,24 @@ class Conversations(Repository):
         if after is not None:
             statement = statement.where(tuple_(T.c.updated_at, T.c.key) > tuple_(*after))
         statement = statement.order_by(T.c.updated_at, T.c.key).limit(limit)
-        return [self._record(row) for row in await self._session.execute(statement)]
+        found = []
+        for row in await self._session.execute(statement):
+            try:
+                found.append(self._record(row))
+            except Misplaced:  # one tampered row must not stop the sweep
+                refused(T.name, "state")
+        return found
 
     async def all_keys_count(self) -> int:
         """How many conversations exist."""
         return int((await self._session.execute(select(func.count()).select_from(T))).scalar_one())
 
     def _record(self, row: Row[Any]) -> Conversation:
+        """A state that does not open raises Misplaced: the update that needs it is retried, then parked,
+        and nothing is overwritten. An address that does not open reads as None: the child's next
+        message brings it again (and nothing is sent to them meanwhile)."""
         values = dict(row._mapping)
-        values["state"] = self._unseal(values["state"])
-        values["address"] = self._unseal(values["address"])
+        key = values["key"]
+        values["state"] = self._unseal(values["state"], T.name, "state", key)
+        values["address"] = self._unseal_or(values["address"], T.name, "address", key, None)
         return Conversation(**values)

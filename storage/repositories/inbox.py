@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
 
+from storage.errors import Misplaced
 from storage.inline_sqlite import prepared
 from storage.models import InboxRow, table
 from storage.records import InboxItem
-from storage.repositories.base import Repository, clip
+from storage.repositories.base import Repository, clip, refused
 from storage.values import InboxStatus
 
 T = table(InboxRow)
@@ -27,6 +28,8 @@ _MARK_DONE = prepared(
     .where(T.c.id == bindparam("item_id"))
     .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None)
 )
+# What a parked row keeps once its content is wiped: counts and times, no content, no lane (a keyed hash of the chat).
+_WIPED = {"payload": None, "lane": "-"}
 
 
 class Inbox(Repository):
@@ -37,7 +40,8 @@ class Inbox(Repository):
     async def add(self, channel: str, external_id: str, lane: str, payload: dict[str, Any]) -> int | None:
         """Store an update; None if (channel, external_id) was seen before (a platform redelivery)."""
         values = {
-            "channel": channel, "external_id": external_id, "lane": lane, "payload": self._seal(payload),
+            "channel": channel, "external_id": external_id, "lane": lane,
+            "payload": self._seal(payload, T.name, "payload", _row(channel, external_id)),
             "status": InboxStatus.PENDING.value, "attempts": 0, "received_at": self._now(), "done_at": None,
         }  # fmt: skip
         return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
@@ -67,8 +71,19 @@ class Inbox(Repository):
         return (await self._session.execute(_WAITING_IN_LANE, {"lane": lane})).first() is not None
 
     async def pending(self, limit: int) -> list[InboxItem]:
-        """The oldest pending updates, in arrival order."""
-        return [self._record(row) for row in await self._session.execute(_PENDING, {"limit": limit})]
+        """The oldest pending updates, in arrival order. One whose payload was written for another row
+        (or altered) is parked at once, not returned: its lane moves on."""
+        found, misplaced = [], []
+        for row in await self._session.execute(_PENDING, {"limit": limit}):
+            try:
+                found.append(self._record(row))
+            except Misplaced:
+                misplaced.append(row.id)
+        if misplaced:
+            refused(T.name, "payload")
+            parked = update(T).where(T.c.id.in_(misplaced)).values(status=InboxStatus.PARKED.value, error="Misplaced")
+            await self._session.execute(parked)
+        return found
 
     async def get(self, item_id: int) -> InboxItem | None:
         """One update, or None."""
@@ -103,6 +118,19 @@ class Inbox(Repository):
         statement = delete(T).where(T.c.status == InboxStatus.DONE, T.c.done_at < before)
         return await self._affected(statement)
 
+    async def forget_lane(self, lane: str) -> int:
+        """A child erased their data: wipe the content of their parked updates (the rows stay, counted,
+        with no lane); return how many had content. Nothing of theirs waits pending then: /forget is
+        handled only after every earlier update of its lane."""
+        statement = update(T).where(T.c.lane == lane, T.c.status == InboxStatus.PARKED, T.c.payload.is_not(None))
+        return await self._affected(statement.values(**_WIPED))
+
+    async def wipe_parked(self, before: datetime) -> int:
+        """Wipe the content of updates parked (received) before `before`: kept for counts, not for ever."""
+        old = (T.c.status == InboxStatus.PARKED) & (T.c.received_at < before) & T.c.payload.is_not(None)
+        statement = update(T).where(old)
+        return await self._affected(statement.values(**_WIPED))
+
     async def depth(self) -> int:
         """How many updates wait to be processed."""
         statement = select(func.count()).select_from(T).where(T.c.status == InboxStatus.PENDING)
@@ -110,6 +138,12 @@ class Inbox(Repository):
 
     def _record(self, row: Row[Any]) -> InboxItem:
         values = dict(row._mapping)
-        values["payload"] = self._unseal(values["payload"])
+        sealed_to = _row(values["channel"], values["external_id"])
+        values["payload"] = self._unseal(values["payload"], T.name, "payload", sealed_to)
         values["status"] = InboxStatus(values["status"])
         return InboxItem(**values)
+
+
+def _row(channel: str, external_id: str) -> str:
+    """The key a payload is sealed to: the row's id comes only with the INSERT, and this pair is unique."""
+    return f"{channel}:{external_id}"

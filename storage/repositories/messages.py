@@ -1,6 +1,7 @@
 """Message ids: a child's private chat (for quick-exit deletion) and relayed case messages (for replies)."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +95,12 @@ class CaseMessages(Repository):
         """Every link of a case, oldest first."""
         statement = select(R).where(R.c.case_id == case_id).order_by(R.c.id)
         return [_record(row) for row in await self._session.execute(statement)]
+
+    async def delete_for_cases(self, case_ids: Collection[int]) -> int:
+        """Forget which staff message copied which of the child's (the child erased their data); return how many."""
+        if not case_ids:
+            return 0
+        return await self._affected(delete(R).where(R.c.case_id.in_(list(case_ids))))
 
     async def _newest(self, statement: Select[Any], params: dict[str, Any]) -> CaseMessage | None:
         row = (await self._session.execute(statement, params)).one_or_none()

@@ -11,10 +11,11 @@ from sqlalchemy import (
     ColumnElement, Executable, Integer, Row, bindparam, case, delete, func, literal_column, or_, select, update,
 )
 
+from storage.errors import Misplaced
 from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, OutboxRow, table
 from storage.records import OutboxItem
-from storage.repositories.base import Repository, clip
+from storage.repositories.base import Repository, clip, refused
 from storage.values import Kind, OutboxStatus, Priority, Target
 
 T = table(OutboxRow)
@@ -24,6 +25,7 @@ PENDING = OutboxStatus.PENDING
 # use the index over pending items (ix_outbox_pending_lane), whose condition is this very text.
 WAITING = literal_column("'pending'")
 RELEASED = {"claimed_until": None, "claimed_by": None}
+WIPED = b""  # the payload of an item cancelled because the child erased their data: reads as {}
 
 
 # The delivery path's statements, built once: SQLAlchemy then reuses their cache key and compiled form
@@ -146,12 +148,13 @@ class Outbox(Repository):
              conversation_key: str | None, case_id: int | None) -> dict[str, Any]:
         """The columns of a new item, due now."""
         now = self._now()
-        return {
+        values = {
             "target": str(Target(target)), "channel": channel, "lane": lane, "kind": str(Kind(kind)),
-            "payload": self._seal(payload), "priority": int(priority), "status": PENDING.value,
-            "attempts": 0, "next_attempt_at": now, "created_at": now,
-            "conversation_key": conversation_key, "case_id": case_id,
+            "priority": int(priority), "status": PENDING.value, "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "conversation_key": conversation_key, "case_id": case_id,
         }  # fmt: skip
+        values["payload"] = self._seal(payload, T.name, "payload", _destination(values))
+        return values
 
     async def ready(self, now: datetime, limit: int, owner: str | None = None,
                     busy: Collection[int] = ()) -> list[OutboxItem]:
@@ -159,8 +162,17 @@ class Outbox(Repository):
         `busy` (its sends in flight), only the first pending item of each lane, by priority then id;
         each child's item with the child's address. Nothing is claimed: see `claim`."""
         params = {"now": now, "limit": limit, "owner": owner, "busy": list(busy)}
-        rows = await self._session.execute(_READY, params)
-        return [self._record(row) for row in rows]
+        found, misplaced = [], []
+        for row in await self._session.execute(_READY, params):
+            try:
+                found.append(self._record(row))
+            except Misplaced:  # written for another destination, or altered: never sent, and its lane moves on
+                misplaced.append(row.id)
+        if misplaced:
+            refused(T.name, "payload")
+            failed = update(T).where(T.c.id.in_(misplaced)).values(status=OutboxStatus.FAILED.value, error="Misplaced")
+            await self._session.execute(failed)
+        return found
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """Whether an item of `lane` is pending."""
@@ -206,7 +218,7 @@ class Outbox(Repository):
         statement = (
             update(T)
             .where(T.c.conversation_key == conversation_key, T.c.target == Target.CHILD, T.c.status == PENDING)
-            .values(status=OutboxStatus.CANCELLED.value, payload=self._seal({}), **RELEASED)
+            .values(status=OutboxStatus.CANCELLED.value, payload=WIPED, **RELEASED)
         )
         return await self._affected(statement)
 
@@ -263,11 +275,21 @@ class Outbox(Repository):
         return [self._record(row) for row in await self._session.execute(statement)]
 
     def _record(self, row: Row[Any]) -> OutboxItem:
+        """A payload that does not open raises Misplaced; a child's address that does not open reads as
+        None (the child's next message brings it again; the item fails as "recipient gone")."""
         values = dict(row._mapping)
-        values["payload"] = self._unseal(values["payload"])
+        payload = values["payload"]
+        values["payload"] = {} if payload == WIPED else self._unseal(payload, T.name, "payload", _destination(values))
         values["result"] = None if values["result"] is None else json.loads(values["result"])
         values["target"] = Target(values["target"])
         values["status"] = OutboxStatus(values["status"])
         values["kind"] = Kind(values["kind"])
-        values["address"] = self._unseal(values.get("address"))  # only `ready` reads it
+        address = values.get("address")  # only `ready` reads it
+        values["address"] = self._unseal_or(address, C.name, "address", values["conversation_key"], None)
         return OutboxItem(**values)
+
+
+def _destination(values: dict[str, Any]) -> str:
+    """The key a payload is sealed to: where it goes (the row's id comes only with the INSERT). A payload
+    moved to another child or case, or given another kind, does not open."""
+    return "|".join(str(values[name]) for name in ("target", "channel", "lane", "conversation_key", "case_id", "kind"))

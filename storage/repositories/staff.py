@@ -1,9 +1,10 @@
 """Staff roles and the audit trail of their actions (no child text in either)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import Row, bindparam, delete, func, select, update
 
 from storage.inline_sqlite import prepared
 from storage.models import AuditRow, StaffRow, table
@@ -78,6 +79,24 @@ class Audit(Repository):
         """A case's audit trail, oldest first."""
         statement = select(A).where(A.c.case_id == case_id).order_by(A.c.id)
         return [AuditEntry(**row._mapping) for row in await self._session.execute(statement)]
+
+    async def anonymise_case(self, case_id: int) -> int:
+        """The case was purged: its audit rows keep only what was done on which day (anonymous counts),
+        no case, no actor, no detail; return how many."""
+        rows = (await self._session.execute(select(A.c.id, A.c.at).where(A.c.case_id == case_id))).all()
+        by_day: dict[datetime, list[int]] = {}
+        for row_id, at in rows:
+            by_day.setdefault(at.replace(hour=0, minute=0, second=0, microsecond=0), []).append(row_id)
+        for day, ids in by_day.items():
+            anonymous = {"case_id": None, "actor_alias": "", "actor_id": None, "detail": None, "at": day}
+            await self._session.execute(update(A).where(A.c.id.in_(ids)).values(anonymous))
+        return len(rows)
+
+    async def anonymous_counts(self) -> dict[str, int]:
+        """How often each action was taken on cases since purged."""
+        anonymous = A.c.case_id.is_(None) & (A.c.actor_alias == "")
+        statement = select(A.c.action, func.count()).where(anonymous).group_by(A.c.action)
+        return {str(action): int(count) for action, count in await self._session.execute(statement)}
 
 
 def _member(row: Row[Any]) -> StaffMember:
