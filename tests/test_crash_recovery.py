@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.privacy import load_privacy
+from bot.settings import load_settings
 from dialogs.engine import Engine
 from dialogs.validate import load_content
 from storage import Database, OutboxStatus
