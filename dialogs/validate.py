@@ -10,6 +10,7 @@ from dialogs.content import (
     REQUIRED_STEPS, SPECIAL_TARGETS, Content, ContentInvalid, InputKind, Step, StepKind, _Reader, read_content,
 )
 from dialogs.content_files import Problem
+from dialogs.crisis import check_crisis_phrases
 
 MAX_STEP_ID = 40  # keeps "o1|<step>|<n>" well under Telegram's 64-byte callback_data
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{1,18}$")
@@ -72,9 +73,7 @@ def check(content: Content, reader: _Reader) -> tuple[list[Problem], list[Proble
 
     _check_texts(content, reader, errors, warnings)
     _check_helplines(content, reader, errors)
-    for lang in content.languages:
-        if not content.crisis_words.get(lang):
-            errors.append(Problem("content/crisis.yaml", 1, f"no crisis words for language '{lang}'"))
+    check_crisis_phrases(reader.root, content.languages, errors, warnings)
     return errors, warnings
 
 
