@@ -1,110 +1,44 @@
 """Words of immediate danger or self-harm, in any shipped language, found in any text.
 
-The phrases of content/crisis.yaml are compiled once per content load into a table of word forms;
-a message is cut into words once, each word looked up (whole, and each of its beginnings for stems),
-and only phrases whose first word was seen are followed further. A message of a few hundred
-characters takes a small fraction of a millisecond however many phrases there are.
+The phrases of content/crisis.yaml (syntax in dialogs/crisis_phrases.py) are compiled once per
+content load into one table of word forms. A message is cut into words once; each word is looked up
+whole and by its beginnings (for stems); a phrase is looked at only when the rarest-looking of its
+places (the one with the longest words) has a word in the message, and walked only when every place
+has one. This keeps a message of a few hundred characters well under a millisecond
+however many phrases the admins add.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dialogs.content_files import Located, Problem, read_yaml
-from dialogs.crisis_text import Word, is_cyrillic, plain_form, sentences, sound_form
+from dialogs.crisis_phrases import Phrase, PhraseError, Term, parse_phrase
+from dialogs.crisis_text import Word, sentences
 
-GAP = "..."
-MAX_GAP = 3  # words that may stand where a phrase has "..."
-NOT_DANGER = "not:"
 # A dropped letter is forgiven inside words this long (never the first or last letter); a doubled
 # one always is, since held-down letters are read once. Stems need more letters than whole words:
 # "погрож*" less one letter would start "порожній" (empty) and "похоже" (looks like).
 TYPO_WORD = 7
 TYPO_STEM = 8
-_SENTENCE_END = re.compile(r"[!?;]|(?<![.])[.](?![.])")
-_DOUBLES = re.compile(r"(\w)\1+")
-_NOT_SYNTAX = re.compile(r"[()\[\]{}|]")
-
-
-class PhraseError(ValueError):
-    """A phrase the matcher cannot read; the message says what to write instead."""
+_DOUBLES = re.compile(r"(\w)\1")
 
 
 @dataclass(frozen=True, slots=True)
-class Term:
-    """One word of a phrase as it is looked up: its forms, and whether longer words count (a stem)."""
-
-    forms: tuple[str, ...]  # a Cyrillic word also has its sound-alike form, for text typed in Latin
-    stem: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One place in a phrase: any of its alternatives (each one word or a few), after up to `gap` words."""
-
-    alternatives: tuple[tuple[Term, ...], ...]
-    gap: int
+class _Place:
+    gap: int  # words that may stand before this place
+    words: frozenset[int]  # one-word choices, as term ids
+    runs: tuple[tuple[int, ...], ...]  # choices of several words ("in_front_of")
+    needs: frozenset[int]  # every first word of every choice: one must be in the sentence
 
 
 @dataclass(frozen=True, slots=True)
-class Phrase:
+class _Compiled:
     source: str
-    slots: tuple[Slot, ...]
-    not_danger: bool
-    warnings: tuple[str, ...]
-    example: str  # the phrase as a child could type it: first choices, no "*", "..." or "_"
-
-
-def parse_phrase(source: str) -> Phrase:
-    """Read one line of crisis.yaml, e.g. "хоч* ... вмерти/померти" or "not: dying of laughter"."""
-    text = source.strip().replace("…", f" {GAP} ")
-    not_danger = text.casefold().startswith(NOT_DANGER)
-    if not_danger:
-        text = text[len(NOT_DANGER):]
-    if _NOT_SYNTAX.search(text):
-        raise PhraseError("( ) [ ] { } | are not part of a phrase: use / between choices, or write two phrases")
-    warnings: list[str] = []
-    if _SENTENCE_END.search(text.replace(GAP, " ")):
-        warnings.append("it has . ! ? or ; inside, and a phrase is never found across the end of a sentence")
-    parts = text.replace(GAP, f" {GAP} ").split()
-    if parts and GAP in (parts[0], parts[-1]):
-        raise PhraseError(f"'{GAP}' must stand between two words")
-    slots: list[Slot] = []
-    example: list[str] = []
-    gap = 0
-    for part in parts:
-        if part != GAP:
-            example.append(part.split("/")[0].rstrip("*").replace("_", " "))
-        if part == GAP:
-            if gap:
-                raise PhraseError(f"two '{GAP}' in a row; one already allows up to {MAX_GAP} words")
-            gap = MAX_GAP
-            continue
-        alternatives = tuple(terms for terms in (_alternative(word, warnings) for word in part.split("/")) if terms)
-        if alternatives:
-            slots.append(Slot(alternatives, gap))
-        gap = 0
-    if not slots:
-        warnings.append("no letters are left once punctuation and emoji are taken out, so it never matches")
-    elif len(slots) == 1 and any(len(a) == 1 and a[0].stem and len(a[0].forms[0]) < 4 for a in slots[0].alternatives):
-        warnings.append("a single stem this short is found inside many everyday words: expect false alarms")
-    return Phrase(source, tuple(slots), not_danger, tuple(warnings), " ".join(example))
-
-
-def _alternative(word: str, warnings: list[str]) -> tuple[Term, ...]:
-    stem = word.endswith("*")
-    bare = word[:-1] if stem else word
-    if not bare or "*" in bare:
-        raise PhraseError(f"'{word}': '*' may only end a word, and a choice between '/' may not be empty")
-    words = [w for sentence in sentences(bare) for w in sentence]
-    if not words:
-        warnings.append(f"'{word}' has no letters once punctuation and emoji are taken out: it is left out")
-        return ()
-    last = len(words) - 1
-    return tuple(Term((w.plain, sound_form(w.plain)) if is_cyrillic(w.plain) else (w.plain,), stem and i == last)
-                 for i, w in enumerate(words))
+    places: tuple[_Place, ...]
 
 
 class CrisisMatcher:
@@ -112,60 +46,53 @@ class CrisisMatcher:
 
     def __init__(self, words_by_language: dict[str, tuple[str, ...]]) -> None:
         # Every language's phrases are checked: a child may write in another language than the menu's.
-        self._ids: dict[Term, int] = {}
-        self._exact: dict[str, list[int]] = {}
-        self._stems: dict[str, list[int]] = {}
-        self._danger: dict[int, list[Phrase]] = {}
-        self._not_danger: dict[int, list[Phrase]] = {}
-        for phrases in words_by_language.values():
-            for source in phrases:
-                try:
-                    phrase = parse_phrase(source)
-                except PhraseError:
-                    continue  # check-content reports it; the other phrases still protect
-                if phrase.slots:
-                    self._add(phrase)
-        self._stem_lengths = sorted({len(form) for form in self._stems})
+        self._tables = _compile(tuple(source for phrases in words_by_language.values() for source in phrases))
 
     def matches(self, text: str) -> bool:
         return self.first_match(text) is not None
 
     def first_match(self, text: str) -> str | None:
         """The crisis.yaml phrase found in the text, for tests and for admins trying phrases."""
+        tables = self._tables
         for words in sentences(text):
-            seen = [self._terms(word) for word in words]
+            seen = [tables.terms(word) for word in words]
+            present = frozenset().union(*seen)
             harmless: list[tuple[int, int]] | None = None
-            for phrase, start, end in self._found(self._danger, seen):
+            for phrase, start, end in _found(tables.danger, seen, present):
                 if harmless is None:
-                    harmless = [(s, e) for _, s, e in self._found(self._not_danger, seen)]
+                    harmless = [(s, e) for _, s, e in _found(tables.not_danger, seen, present)]
                 if not any(s < end and start < e for s, e in harmless):
                     return phrase.source
         return None
 
-    # -- compiling --------------------------------------------------------------------------------
 
-    def _add(self, phrase: Phrase) -> None:
-        index = self._not_danger if phrase.not_danger else self._danger
-        for alternative in phrase.slots[0].alternatives:
-            first = self._term_id(alternative[0])
-            if phrase not in index.setdefault(first, []):
-                index[first].append(phrase)
-        for slot in phrase.slots:
-            for alternative in slot.alternatives:
-                for term in alternative:
-                    self._term_id(term)
+@lru_cache(maxsize=4)
+def _compile(sources: tuple[str, ...]) -> _Tables:
+    # Once per set of phrases: every engine built from the same content, and a reload that leaves
+    # crisis.yaml alone, share the tables.
+    return _Tables(sources)
 
-    def _term_id(self, term: Term) -> int:
-        if term not in self._ids:
-            term_id = self._ids[term] = len(self._ids)
-            table = self._stems if term.stem else self._exact
-            for form in {typo for form in term.forms for typo in _with_typos(form, TYPO_STEM if term.stem else TYPO_WORD)}:
-                table.setdefault(form, []).append(term_id)
-        return self._ids[term]
 
-    # -- matching ---------------------------------------------------------------------------------
+class _Tables:
+    """Word forms to term ids, and each phrase indexed by its rarest-looking place."""
 
-    def _terms(self, word: Word) -> frozenset[int]:
+    def __init__(self, sources: tuple[str, ...]) -> None:
+        self._ids: dict[Term, int] = {}
+        self._exact: dict[str, list[int]] = {}
+        self._stems: dict[str, list[int]] = {}
+        self.danger: dict[int, list[_Compiled]] = {}
+        self.not_danger: dict[int, list[_Compiled]] = {}
+        for source in sources:
+            try:
+                phrase = parse_phrase(source)
+            except PhraseError:
+                continue  # check-content reports it; the other phrases still protect
+            if phrase.slots:
+                self._add(phrase)
+        self._stem_lengths = sorted({len(form) for form in self._stems})
+
+    def terms(self, word: Word) -> frozenset[int]:
+        """The ids of every phrase word this word of a message is (whole, or by a stem it starts with)."""
         found: list[int] = []
         for form in (word.plain, word.sound) if word.sound else (word.plain,):
             found += self._exact.get(form, ())
@@ -175,28 +102,60 @@ class CrisisMatcher:
                 found += self._stems.get(form[:length], ())
         return frozenset(found)
 
-    def _found(self, index: dict[int, list[Phrase]], seen: list[frozenset[int]]) -> Iterator[tuple[Phrase, int, int]]:
-        for start, terms in enumerate(seen):
-            tried: set[int] = set()
-            for term_id in terms:
-                for phrase in index.get(term_id, ()):
-                    if id(phrase) not in tried:
-                        tried.add(id(phrase))
-                        for end in self._ends(phrase.slots, 0, start, seen, first=True):
-                            yield phrase, start, end
+    def _add(self, phrase: Phrase) -> None:
+        places = []
+        for slot in phrase.slots:
+            choices = [tuple(self._term_id(term) for term in alternative) for alternative in slot.alternatives]
+            places.append(_Place(slot.gap, frozenset(c[0] for c in choices if len(c) == 1),
+                                 tuple(c for c in choices if len(c) > 1), frozenset(c[0] for c in choices)))
+        compiled = _Compiled(phrase.source, tuple(places))
+        index = self.not_danger if phrase.not_danger else self.danger
+        # Indexed by the place whose shortest choice is longest: "kill*" rather than "he/she/i".
+        anchor = max(phrase.slots, key=lambda slot: min(len(a[0].forms[0]) for a in slot.alternatives))
+        for alternative in anchor.alternatives:
+            index.setdefault(self._term_id(alternative[0]), []).append(compiled)
 
-    def _ends(self, slots: tuple[Slot, ...], at: int, position: int, seen: list[frozenset[int]],
-              first: bool = False) -> Iterator[int]:
-        if at == len(slots):
-            yield position
-            return
-        slot = slots[at]
-        last_start = position if first else min(position + slot.gap, len(seen) - 1)
-        for start in range(position, last_start + 1):
-            for alternative in slot.alternatives:
-                end = start + len(alternative)
-                if end <= len(seen) and all(self._ids[term] in seen[start + i] for i, term in enumerate(alternative)):
-                    yield from self._ends(slots, at + 1, end, seen)
+    def _term_id(self, term: Term) -> int:
+        if term not in self._ids:
+            term_id = self._ids[term] = len(self._ids)
+            table = self._stems if term.stem else self._exact
+            shortest = TYPO_STEM if term.stem else TYPO_WORD
+            for form in {typo for form in term.forms for typo in _with_typos(form, shortest)}:
+                table.setdefault(form, []).append(term_id)
+        return self._ids[term]
+
+
+def _found(index: dict[int, list[_Compiled]], seen: list[frozenset[int]],
+           present: frozenset[int]) -> Iterator[tuple[_Compiled, int, int]]:
+    """Every (phrase, first word, word after the last) of the index found in one sentence."""
+    tried: set[int] = set()
+    for term_id in present:
+        for phrase in index.get(term_id, ()):
+            if id(phrase) in tried:
+                continue
+            tried.add(id(phrase))
+            if any(place.needs.isdisjoint(present) for place in phrase.places):
+                continue  # some place has no word anywhere in the sentence
+            first = phrase.places[0].needs
+            for start, terms in enumerate(seen):
+                if not first.isdisjoint(terms):
+                    for end in _ends(phrase.places, 0, start, seen):
+                        yield phrase, start, end
+
+
+def _ends(places: tuple[_Place, ...], at: int, position: int, seen: list[frozenset[int]]) -> Iterator[int]:
+    if at == len(places):
+        yield position
+        return
+    place = places[at]
+    last_start = position if at == 0 else min(position + place.gap, len(seen) - 1)
+    for start in range(position, last_start + 1):
+        if not place.words.isdisjoint(seen[start]):
+            yield from _ends(places, at + 1, start + 1, seen)
+        for run in place.runs:
+            end = start + len(run)
+            if end <= len(seen) and all(run[i] in seen[start + i] for i in range(len(run))):
+                yield from _ends(places, at + 1, end, seen)
 
 
 def _with_typos(form: str, shortest: int) -> set[str]:
@@ -209,11 +168,25 @@ def _with_typos(form: str, shortest: int) -> set[str]:
 
 def check_crisis_phrases(root: Path, languages: Iterable[str], errors: list[Problem], warnings: list[Problem]) -> None:
     """check-content: a malformed phrase is an error, one that can never raise the alarm a warning."""
+    path = root / "crisis.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""  # reading the content already named the file
+    found_errors, found_warnings = _problems(text, root, tuple(languages))
+    errors.extend(found_errors)
+    warnings.extend(found_warnings)
+
+
+@lru_cache(maxsize=4)
+def _problems(text: str, root: Path, languages: tuple[str, ...]) -> tuple[tuple[Problem, ...], tuple[Problem, ...]]:
+    # Keyed by the file's text: loading the same content again (every engine, every reload) is free.
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
     data = read_yaml(root / "crisis.yaml", root, [])
     if not isinstance(data, Located):
-        errors.append(Problem(str(root / "crisis.yaml"), 1, "no crisis words"))  # the reading error is listed too
-        return
-    lines = (root / "crisis.yaml").read_text(encoding="utf-8").splitlines()
+        return (Problem(str(root / "crisis.yaml"), 1, "no crisis words"),), ()
+    lines = text.splitlines()
     for lang in languages:
         if not data.get(lang):
             errors.append(Problem(data.file, 1, f"no crisis words for language '{lang}'"))
@@ -241,6 +214,7 @@ def check_crisis_phrases(root: Path, languages: Iterable[str], errors: list[Prob
         if phrase.slots and not phrase.not_danger and matcher.first_match(phrase.example) is None:
             warnings.append(Problem(data.file, line, f"crisis phrase \"{phrase.source}\": typed as written "
                                                      f"(\"{phrase.example}\") it raises no alarm; a 'not:' phrase hides it"))
+    return tuple(errors), tuple(warnings)
 
 
 def _line_of(entry: str, lines: list[str], after: int) -> int:

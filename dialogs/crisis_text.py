@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Every apostrophe a phone or keyboard types, dropped: "п'ю", "пʼю" and "пю" are one word.
-_APOSTROPHES = dict.fromkeys(map(ord, "'’ʼ‘`´′‛ʹ"), None)
+_APOSTROPHES = re.compile("['’ʼ‘`´′‛ʹ]")
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 # й is a letter of its own, not и with a mark: "мій" (my) must not read "ми" (we).
 _SHORT_I = re.compile("и\u0306")
 # Letters one keyboard has and the other lacks, read as their neighbour (є/е, ґ/г, ъ/ь).
-_CYRILLIC_KEYS = str.maketrans("єґъ", "егь")
+_CYRILLIC_KEYS = (("є", "е"), ("ґ", "г"), ("ъ", "ь"))
 _REPEATS = re.compile(r"([^\W\d_])\1+")
 # A word, or the end of a sentence. A phrase never reaches across a sentence end; an ellipsis
 # ("хочу... вмерти") or a comma is only a pause.
 _TOKENS = re.compile(r"([^\W_]+)|([!?;\n]|(?<![.])[.](?![.]))")
 _CYRILLIC = re.compile(r"[а-яёіїєґўы]")
+_LATIN = re.compile(r"[a-z]")
+_LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
 _LEET = str.maketrans("0134578", "oieastb")
 
 # Latin letters that look like Cyrillic ones, for words typed half on each keyboard ("хочy").
@@ -43,15 +45,16 @@ _CYRILLIC_SOUNDS = str.maketrans({
     "ф": "F", "х": "H", "ц": "C", "ч": "C", "ь": None, "ъ": None, "ю": "U", "я": "A",
 })
 # Latin spellings of Cyrillic, longest first: a glide before a vowel is part of the vowel (ya, ju, ie).
-_LATIN_CLUSTERS = re.compile(r"shch|sch|sh|ch|zh|kh|ts|tc|tz|ck|[yji][aueoi]")
-_CLUSTER_SOUNDS = {"shch": "S", "sch": "S", "sh": "S", "ch": "C", "zh": "Z", "kh": "H", "ts": "C", "tc": "C",
-                   "tz": "C", "ck": "K"}
-_GLIDED = {"a": "A", "u": "U", "e": "E", "o": "O", "i": "I"}
+# Replaced one after the other over the whole text (a C loop each), then every other letter at once.
+_LATIN_CLUSTERS = (
+    ("shch", "S"), ("sch", "S"), ("sh", "S"), ("ch", "C"), ("zh", "Z"), ("kh", "H"), ("ts", "C"), ("tc", "C"),
+    ("tz", "C"), ("ck", "K"),
+    *((glide + vowel, vowel.upper()) for vowel in "aueoi" for glide in "yji"),
+)
 _LATIN_SOUNDS = str.maketrans("abcdefghijklmnopqrstuvwxyz4", "ABCDEFHHIIKLMNOPKRSTUVVHIZC")
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     plain: str
     sound: str  # empty for a word typed in Cyrillic: it is matched by its plain form only
 
@@ -59,7 +62,11 @@ class Word:
 def plain_form(word: str) -> str:
     """A cleaned word as typed, with digits inside Latin words read as letters ("k1l" → "kil")."""
     if _CYRILLIC.search(word):
-        return _REPEATS.sub(r"\1", word.translate(_HOMOGLYPHS).translate(_CYRILLIC_KEYS))
+        if _LATIN_OR_DIGIT.search(word):
+            word = _REPEATS.sub(r"\1", word.translate(_HOMOGLYPHS))
+        for key, neighbour in _CYRILLIC_KEYS:
+            word = word.replace(key, neighbour)
+        return word
     if not word.isalpha() and not word.isdigit():
         word = _REPEATS.sub(r"\1", word.translate(_LEET))
     return word
@@ -68,33 +75,38 @@ def plain_form(word: str) -> str:
 def sound_form(word: str) -> str:
     """A word as Cyrillic phrases are matched: "вішатимусь", "vishatymus", "вишатимусь" → VISATIMUS."""
     if _CYRILLIC.search(word):
-        cyrillic = _TS.sub("ц", word.translate(_HOMOGLYPHS))
-        sounds = cyrillic.translate(_CYRILLIC_SOUNDS)
+        sounds = _TS.sub("ц", word.translate(_HOMOGLYPHS)).translate(_CYRILLIC_SOUNDS)
     else:
-        sounds = _LATIN_CLUSTERS.sub(_cluster_sound, word).translate(_LATIN_SOUNDS)
+        sounds = _latin_sounds(word)
     return _REPEATS.sub(r"\1", sounds)
 
 
-def _cluster_sound(match: re.Match[str]) -> str:
-    cluster = match.group()
-    return _CLUSTER_SOUNDS.get(cluster) or _GLIDED[cluster[1]]
+def _latin_sounds(text: str) -> str:
+    for cluster, sound in _LATIN_CLUSTERS:
+        text = text.replace(cluster, sound)
+    return text.translate(_LATIN_SOUNDS)
 
 
 def clean(text: str) -> str:
     """Lower case, no apostrophes, no diacritics, no held-down letters."""
-    text = _SHORT_I.sub("й", unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES)))
+    text = _SHORT_I.sub("й", unicodedata.normalize("NFKD", _APOSTROPHES.sub("", text.casefold())))
     return _REPEATS.sub(r"\1", _COMBINING.sub("", text))
 
 
 def sentences(text: str) -> list[list[Word]]:
     """The text's sentences, each a list of its words in both forms; punctuation and emoji are dropped."""
+    plain = clean(text)
+    # Letters only change into letters, so the words of both forms of the text line up one by one.
+    sound = _REPEATS.sub(r"\1", _latin_sounds(plain)) if _LATIN.search(plain) else plain
     result: list[list[Word]] = [[]]
-    for word, stop in _TOKENS.findall(clean(text)):
+    for (word, stop), (heard, _) in zip(_TOKENS.findall(plain), _TOKENS.findall(sound)):
         if stop:
             if result[-1]:
                 result.append([])
+        elif _CYRILLIC.search(word):
+            result[-1].append(Word(plain_form(word), ""))
         else:
-            result[-1].append(Word(plain_form(word), "" if _CYRILLIC.search(word) else sound_form(word)))
+            result[-1].append(Word(plain_form(word), heard))
     return [words for words in result if words]
 
 
