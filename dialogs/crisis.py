@@ -93,8 +93,9 @@ class _Tables:
 
     def terms(self, word: Word) -> frozenset[int]:
         """The ids of every phrase word this word of a message is (whole, or by a stem it starts with)."""
+        plain, sound = word
         found: list[int] = []
-        for form in (word.plain, word.sound) if word.sound else (word.plain,):
+        for form in (plain,) if sound == plain else (plain, sound):
             found += self._exact.get(form, ())
             for length in self._stem_lengths:
                 if length > len(form):
@@ -219,7 +220,8 @@ def _problems(text: str, root: Path, languages: tuple[str, ...]) -> tuple[tuple[
 
 def _line_of(entry: str, lines: list[str], after: int) -> int:
     """The line of a list entry, searched from the line of the entry before it (YAML keeps no lines of lists)."""
-    for number in range(after, len(lines)):
-        if entry in lines[number]:
-            return number + 1
+    for quoted in (f'"{entry}"', f"'{entry}'", entry):
+        for number in range(after, len(lines)):
+            if quoted in lines[number]:
+                return number + 1
     return after

@@ -93,5 +93,5 @@ def _alternative(word: str, warnings: list[str]) -> tuple[Term, ...]:
         warnings.append(f"'{word}' has no letters once punctuation and emoji are taken out: it is left out")
         return ()
     last = len(words) - 1
-    return tuple(Term((w.plain, sound_form(w.plain)) if is_cyrillic(w.plain) else (w.plain,), stem and i == last)
-                 for i, w in enumerate(words))
+    return tuple(Term((plain, sound_form(plain)) if is_cyrillic(plain) else (plain,), stem and i == last)
+                 for i, (plain, _) in enumerate(words))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import NamedTuple
 
 # Every apostrophe a phone or keyboard types, dropped: "п'ю", "пʼю" and "пю" are one word.
 _APOSTROPHES = re.compile("['’ʼ‘`´′‛ʹ]")
@@ -32,6 +31,8 @@ _TOKENS = re.compile(r"([^\W_]+)|([!?;\n]|(?<![.])[.](?![.]))")
 _CYRILLIC = re.compile(r"[а-яёіїєґўы]")
 _LATIN = re.compile(r"[a-z]")
 _LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
+# A word that needs a look of its own: digits for letters ("k1ll"), or Latin letters inside Cyrillic.
+_MIXED = re.compile(r"\d|[a-z][а-яёіїєґўы]|[а-яёіїєґўы][a-z]")
 _LEET = str.maketrans("0134578", "oieastb")
 
 # Latin letters that look like Cyrillic ones, for words typed half on each keyboard ("хочy").
@@ -54,19 +55,15 @@ _LATIN_CLUSTERS = (
 _LATIN_SOUNDS = str.maketrans("abcdefghijklmnopqrstuvwxyz4", "ABCDEFHHIIKLMNOPKRSTUVVHIZC")
 
 
-class Word(NamedTuple):
-    plain: str
-    sound: str  # empty for a word typed in Cyrillic: it is matched by its plain form only
+# A word of a message as (plain form, sound-alike form); for a word typed in Cyrillic both are the
+# same, as Cyrillic text is matched by its plain form only. Plain tuples: a message has hundreds.
+Word = tuple[str, str]
 
 
 def plain_form(word: str) -> str:
     """A cleaned word as typed, with digits inside Latin words read as letters ("k1l" → "kil")."""
     if _CYRILLIC.search(word):
-        if _LATIN_OR_DIGIT.search(word):
-            word = _REPEATS.sub(r"\1", word.translate(_HOMOGLYPHS))
-        for key, neighbour in _CYRILLIC_KEYS:
-            word = word.replace(key, neighbour)
-        return word
+        return _REPEATS.sub(r"\1", word.translate(_HOMOGLYPHS)) if _LATIN_OR_DIGIT.search(word) else word
     if not word.isalpha() and not word.isdigit():
         word = _REPEATS.sub(r"\1", word.translate(_LEET))
     return word
@@ -90,24 +87,29 @@ def _latin_sounds(text: str) -> str:
 def clean(text: str) -> str:
     """Lower case, no apostrophes, no diacritics, no held-down letters."""
     text = _SHORT_I.sub("й", unicodedata.normalize("NFKD", _APOSTROPHES.sub("", text.casefold())))
+    for key, neighbour in _CYRILLIC_KEYS:
+        text = text.replace(key, neighbour)
     return _REPEATS.sub(r"\1", _COMBINING.sub("", text))
 
 
 def sentences(text: str) -> list[list[Word]]:
     """The text's sentences, each a list of its words in both forms; punctuation and emoji are dropped."""
     plain = clean(text)
-    # Letters only change into letters, so the words of both forms of the text line up one by one.
+    # Latin letters only change into letters and Cyrillic ones not at all, so the words of both forms
+    # of the text line up one by one, and a Cyrillic word is the same in both.
     sound = _REPEATS.sub(r"\1", _latin_sounds(plain)) if _LATIN.search(plain) else plain
-    result: list[list[Word]] = [[]]
+    look_closer = _MIXED.search(plain) is not None
+    result: list[list[Word]] = []
+    words: list[Word] = []
     for (word, stop), (heard, _) in zip(_TOKENS.findall(plain), _TOKENS.findall(sound)):
-        if stop:
-            if result[-1]:
-                result.append([])
-        elif _CYRILLIC.search(word):
-            result[-1].append(Word(plain_form(word), ""))
-        else:
-            result[-1].append(Word(plain_form(word), heard))
-    return [words for words in result if words]
+        if not stop:
+            words.append((plain_form(word), heard) if look_closer else (word, heard))
+        elif words:
+            result.append(words)
+            words = []
+    if words:
+        result.append(words)
+    return result
 
 
 def is_cyrillic(word: str) -> bool:
