@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialogs.content_files import Located, Problem, read_yaml
-from dialogs.crisis_phrases import Phrase, PhraseError, Term, parse_phrase
+from dialogs.crisis_phrases import NUMBER, Phrase, PhraseError, Term, parse_phrase
 from dialogs.crisis_text import Word, sentences
 
 # A dropped letter is forgiven inside words this long (never the first or last letter); a doubled
@@ -97,6 +97,8 @@ class _Tables:
         found: list[int] = []
         for form in (plain,) if sound == plain else (plain, sound):
             found += self._exact.get(form, ())
+            if form.isdigit() and len(form) > 1:
+                found += self._exact.get(NUMBER, ())
             for length in self._stem_lengths:
                 if length > len(form):
                     break

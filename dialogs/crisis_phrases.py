@@ -2,6 +2,7 @@
 
     хоч* ... вмерти/померти      "хочу вмерти", "хочеться вже нарешті померти"
     he/she ... outside my house/home/in_front_of_my_door
+    took ... # ... pills             "# " is any number of 10 or more
     not: dying of laughter       a danger phrase sharing a word with this one is ignored
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dialogs.crisis_text import is_cyrillic, sentences, sound_form
 GAP = "..."
 MAX_GAP = 3  # words that may stand where a phrase has "..."
 NOT_DANGER = "not:"
+NUMBER = "#"  # any number of 10 or more: "took 20 pills", not "took 2 pills for my headache"
 _SENTENCE_END = re.compile(r"[!?;]|(?<![.])[.](?![.])")
 _NOT_SYNTAX = re.compile(r"[()\[\]{}|]")
 
@@ -66,7 +68,8 @@ def parse_phrase(source: str) -> Phrase:
     gap = 0
     for part in parts:
         if part != GAP:
-            example.append(part.split("/")[0].rstrip("*").replace("_", " "))
+            first = part.split("/")[0]
+            example.append("20" if first == NUMBER else first.rstrip("*").replace("_", " "))
         if part == GAP:
             if gap:
                 raise PhraseError(f"two '{GAP}' in a row; one already allows up to {MAX_GAP} words")
@@ -84,6 +87,8 @@ def parse_phrase(source: str) -> Phrase:
 
 
 def _alternative(word: str, warnings: list[str]) -> tuple[Term, ...]:
+    if word == NUMBER:
+        return (Term((NUMBER,), False),)
     stem = word.endswith("*")
     bare = word[:-1] if stem else word
     if not bare or "*" in bare:
