@@ -90,6 +90,11 @@ def test_choices_and_joined_words_stand_for_one_place():
     assert not finds(phrase, "he is in my house")
 
 
+def test_a_number_sign_stands_for_any_number_of_ten_or_more():
+    assert finds("took ... # ... pills", "i took like 20 of my pills")
+    assert not finds("took ... # ... pills", "i took 2 pills for my headache")
+
+
 def test_a_dropped_letter_inside_a_long_word_is_forgiven_but_not_at_its_ends_or_in_a_short_word():
     assert finds("самогубство", "самогубсво") and finds("вішатимусь", "вішатимсь")
     assert not finds("самогубство", "амогубство") and not finds("самогубство", "самогубств")
