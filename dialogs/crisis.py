@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialogs.content_files import Located, Problem, read_yaml
-from dialogs.crisis_phrases import NUMBER, Phrase, PhraseError, Term, parse_phrase
+from dialogs.crisis_phrases import MAX_GAP, NUMBER, Phrase, PhraseError, Term, parse_phrase
 from dialogs.crisis_text import Word, sentences
 
 # A dropped letter is forgiven inside words this long (never the first or last letter); a doubled
@@ -39,6 +39,7 @@ class _Place:
 class _Compiled:
     source: str
     places: tuple[_Place, ...]
+    any_order: bool
 
 
 class CrisisMatcher:
@@ -111,7 +112,7 @@ class _Tables:
             choices = [tuple(self._term_id(term) for term in alternative) for alternative in slot.alternatives]
             places.append(_Place(slot.gap, frozenset(c[0] for c in choices if len(c) == 1),
                                  tuple(c for c in choices if len(c) > 1), frozenset(c[0] for c in choices)))
-        compiled = _Compiled(phrase.source, tuple(places))
+        compiled = _Compiled(phrase.source, tuple(places), phrase.any_order)
         index = self.not_danger if phrase.not_danger else self.danger
         # Indexed by the place whose shortest choice is longest: "kill*" rather than "he/she/i".
         anchor = max(phrase.slots, key=lambda slot: min(len(a[0].forms[0]) for a in slot.alternatives))
@@ -139,6 +140,10 @@ def _found(index: dict[int, list[_Compiled]], seen: list[frozenset[int]],
             tried.add(id(phrase))
             if any(place.needs.isdisjoint(present) for place in phrase.places):
                 continue  # some place has no word anywhere in the sentence
+            if phrase.any_order:
+                for start, end in _spans_in_any_order(phrase.places, seen):
+                    yield phrase, start, end
+                continue
             first = phrase.places[0].needs
             for start, terms in enumerate(seen):
                 if not first.isdisjoint(terms):
@@ -159,6 +164,28 @@ def _ends(places: tuple[_Place, ...], at: int, position: int, seen: list[frozens
             end = start + len(run)
             if end <= len(seen) and all(run[i] in seen[start + i] for i in range(len(run))):
                 yield from _ends(places, at + 1, end, seen)
+
+
+def _spans_in_any_order(places: tuple[_Place, ...], seen: list[frozenset[int]]) -> Iterator[tuple[int, int]]:
+    """(first word, word after the last) of each way to find every place, in any order, few words apart."""
+    found = [[(start, start + 1) for start in range(len(seen)) if not place.words.isdisjoint(seen[start])]
+             + [(start, start + len(run)) for run in place.runs for start in range(len(seen) - len(run) + 1)
+                if all(run[i] in seen[start + i] for i in range(len(run)))] for place in places]
+
+    widest = MAX_GAP + sum(max((len(run) for run in place.runs), default=1) for place in places)
+
+    def pick(at: int, taken: frozenset[int], first: int, last: int, length: int) -> Iterator[tuple[int, int]]:
+        if at == len(found):
+            if last - first - length <= MAX_GAP:
+                yield first, last
+            return
+        for start, end in found[at]:
+            span = range(start, end)
+            low, high = min(first, start), max(last, end)
+            if taken.isdisjoint(span) and high - low <= widest:
+                yield from pick(at + 1, taken.union(span), low, high, length + end - start)
+
+    yield from pick(0, frozenset(), len(seen), 0, 0)
 
 
 def _with_typos(form: str, shortest: int) -> set[str]:

@@ -2,7 +2,8 @@
 
     хоч* ... вмерти/померти      "хочу вмерти", "хочеться вже нарешті померти"
     he/she ... outside my house/home/in_front_of_my_door
-    took ... # ... pills             "# " is any number of 10 or more
+    took ... # ... pills         "#" is any number of 10 or more
+    стою + мосту/даху            "+": these places in any order, at most 3 other words among them
     not: dying of laughter       a danger phrase sharing a word with this one is ignored
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dialogs.crisis_text import is_cyrillic, sentences, sound_form
 
 GAP = "..."
 MAX_GAP = 3  # words that may stand where a phrase has "..."
+ANY_ORDER = "+"
 NOT_DANGER = "not:"
 NUMBER = "#"  # any number of 10 or more: "took 20 pills", not "took 2 pills for my headache"
 _SENTENCE_END = re.compile(r"[!?;]|(?<![.])[.](?![.])")
@@ -44,6 +46,7 @@ class Slot:
 class Phrase:
     source: str
     slots: tuple[Slot, ...]
+    any_order: bool  # "+" between the places: in any order, at most MAX_GAP other words among them
     not_danger: bool
     warnings: tuple[str, ...]
     example: str  # the phrase as a child could type it: first choices, no "*", "..." or "_"
@@ -63,6 +66,11 @@ def parse_phrase(source: str) -> Phrase:
     parts = text.replace(GAP, f" {GAP} ").split()
     if parts and GAP in (parts[0], parts[-1]):
         raise PhraseError(f"'{GAP}' must stand between two words")
+    any_order = ANY_ORDER in parts
+    if any_order and (GAP in parts or parts[1::2] != [ANY_ORDER] * (len(parts) // 2) or len(parts) % 2 == 0):
+        raise PhraseError(f"with '{ANY_ORDER}', put it between every two places and use no '{GAP}' "
+                          f"(keep words together with _: \"стою + на_мосту\")")
+    parts = [part for part in parts if part != ANY_ORDER]
     slots: list[Slot] = []
     example: list[str] = []
     gap = 0
@@ -83,7 +91,7 @@ def parse_phrase(source: str) -> Phrase:
         warnings.append("no letters are left once punctuation and emoji are taken out, so it never matches")
     elif len(slots) == 1 and any(len(a) == 1 and a[0].stem and len(a[0].forms[0]) < 4 for a in slots[0].alternatives):
         warnings.append("a single stem this short is found inside many everyday words: expect false alarms")
-    return Phrase(source, tuple(slots), not_danger, tuple(warnings), " ".join(example))
+    return Phrase(source, tuple(slots), any_order, not_danger, tuple(warnings), " ".join(example))
 
 
 def _alternative(word: str, warnings: list[str]) -> tuple[Term, ...]:

@@ -90,6 +90,13 @@ def test_choices_and_joined_words_stand_for_one_place():
     assert not finds(phrase, "he is in my house")
 
 
+def test_places_joined_by_plus_are_found_in_any_order_with_at_most_three_words_among_them():
+    phrase = "мужик/хтось + стоїть + будинк*/підʼїзд*"
+    assert finds(phrase, "під моїм будинком стоїть якийсь мужик") and finds(phrase, "мужик стоїть біля будинку")
+    assert not finds(phrase, "мужик сьогодні вранці дуже довго там стоїть біля будинку")
+    assert not finds(phrase, "мужик стоїть")
+
+
 def test_a_number_sign_stands_for_any_number_of_ten_or_more():
     assert finds("took ... # ... pills", "i took like 20 of my pills")
     assert not finds("took ... # ... pills", "i took 2 pills for my headache")
@@ -150,7 +157,7 @@ def add_phrase(crisis_file: Path, phrase: str) -> int:
 
 
 @pytest.mark.parametrize("phrase", ["... want to die", "want ... ... die", "kil*l myself", "want//die",
-                                    "want (to) die", "kill *"])
+                                    "want (to) die", "kill *", "стою + на мосту", "want + ... die"])
 def test_a_malformed_phrase_is_an_error_naming_file_and_line_and_stops_the_load(crisis_file, phrase):
     line = add_phrase(crisis_file, phrase)
     errors, _ = check_content(crisis_file.parent)
