@@ -4,15 +4,15 @@ The phrases of content/crisis.yaml (syntax in dialogs/crisis_phrases.py) are com
 content load into one table of word forms. A message is cut into words once; each word is looked up
 whole and by its beginnings (for stems); a phrase is looked at only when the rarest-looking of its
 places (the one with the longest words) has a word in the message, and walked only when every place
-has one. This keeps a message of a few hundred characters well under a millisecond
-however many phrases the admins add.
+has one. This keeps a message of a few hundred characters well under a millisecond however many phrases
+the admins add.
 """
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from dialogs.content_files import Located, Problem, read_yaml
@@ -214,8 +214,10 @@ def _problems(text: str, root: Path, languages: tuple[str, ...]) -> tuple[tuple[
     errors: list[Problem] = []
     warnings: list[Problem] = []
     data = read_yaml(root / "crisis.yaml", root, [])
+    if data is None:
+        return (), ()  # reading the content already named the file and what is wrong with it
     if not isinstance(data, Located):
-        return (Problem(str(root / "crisis.yaml"), 1, "no crisis words"),), ()
+        return (Problem(f"{root.name}/crisis.yaml", 1, "must list languages, each with its phrases"),), ()
     lines = text.splitlines()
     for lang in languages:
         if not data.get(lang):
@@ -233,17 +235,20 @@ def _problems(text: str, root: Path, languages: tuple[str, ...]) -> tuple[tuple[
             except PhraseError as error:
                 errors.append(Problem(data.file, line, f"crisis phrase \"{entry}\": {error}"))
                 continue
-            warnings.extend(Problem(data.file, line, f"crisis phrase \"{entry}\": {warning}") for warning in phrase.warnings)
+            warnings.extend(Problem(data.file, line, f"crisis phrase \"{entry}\": {warning}")
+                            for warning in phrase.warnings)
             key = f"{lang}:{entry.strip().casefold()}"
             if key in first_line:
-                warnings.append(Problem(data.file, line, f"crisis phrase \"{entry}\" is written twice (also line {first_line[key]})"))
+                warnings.append(Problem(data.file, line,
+                                        f"crisis phrase \"{entry}\" is written twice (also line {first_line[key]})"))
             first_line.setdefault(key, line)
             phrases.append((line, phrase))
     matcher = CrisisMatcher({"all": tuple(phrase.source for _, phrase in phrases)})
     for line, phrase in phrases:
         if phrase.slots and not phrase.not_danger and matcher.first_match(phrase.example) is None:
             warnings.append(Problem(data.file, line, f"crisis phrase \"{phrase.source}\": typed as written "
-                                                     f"(\"{phrase.example}\") it raises no alarm; a 'not:' phrase hides it"))
+                                                     f"(\"{phrase.example}\") it raises no alarm: "
+                                                     "a 'not:' phrase hides it"))
     return tuple(errors), tuple(warnings)
 
 

@@ -192,3 +192,10 @@ def test_a_language_without_crisis_words_is_an_error(crisis_file):
     crisis_file.write_text(text.replace("\nlv:\n", "\nlv_old:\n"), encoding="utf-8")
     errors, _ = check_content(crisis_file.parent)
     assert any("no crisis words for language 'lv'" in e.message for e in errors)
+
+
+def test_an_unquoted_not_phrase_is_an_error_that_says_to_quote_it(crisis_file):
+    text = crisis_file.read_text(encoding="utf-8")
+    crisis_file.write_text(text.replace('  - "not: hit me up"', "  - not: hit me up"), encoding="utf-8")
+    with pytest.raises(ContentInvalid, match="double quotes"):
+        load_content(crisis_file.parent)
