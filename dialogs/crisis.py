@@ -21,9 +21,9 @@ from dialogs.crisis_text import Word, sentences
 
 # A dropped letter is forgiven inside words this long (never the first or last letter); a doubled
 # one always is, since held-down letters are read once. Stems need more letters than whole words:
-# "погрож*" less one letter would start "порожній" (empty) and "похоже" (looks like).
-TYPO_WORD = 7
-TYPO_STEM = 8
+# "погрож*" less one letter would start "порожній" (empty), "растлени*" would start "растение" (plant).
+TYPO_WORD = 8
+TYPO_STEM = 9
 _DOUBLES = re.compile(r"(\w)\1")
 
 
