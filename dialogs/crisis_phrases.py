@@ -1,4 +1,4 @@
-"""The phrase syntax of content/crisis.yaml: words, stems (*), choices (/), joined words (_), gaps (...).
+"""The phrase syntax of content/crisis.yaml: stems (*), choices (/), joined words (_), gaps (...), any order (+).
 
     хоч* ... вмерти/померти      "хочу вмерти", "хочеться вже нарешті померти"
     he/she ... outside my house/home/in_front_of_my_door
