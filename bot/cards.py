@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from bot.permissions import CaseAction
 from bot.transport import Rows
 from dialogs.engine import Engine
-from dialogs.model import Button
+from dialogs.inert import inert
+from dialogs.model import DANGER_NOTE, Button
 from storage import Case, CaseKind, CaseStatus, Consent, Outcome
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
@@ -79,6 +80,9 @@ def _full_card(engine: Engine, lang: str, case: Case, holder: str) -> str:
         f"{say(lang, 'operator.label.answers')}:",
         answers,
     ]
+    if case.answers.get(DANGER_NOTE):  # typed where they answered no question, so in no line above
+        lines.append(f"\n{say(lang, 'operator.label.danger_words')}: " + " / ".join(
+            inert(words) for words in case.answers[DANGER_NOTE]))
     if files:
         lines.append(f"\n{say(lang, 'operator.label.files')}: {files}")
     if case.kind is CaseKind.LINK:

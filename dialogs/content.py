@@ -276,7 +276,8 @@ def _parse_crisis(reader: _Reader, data: Any) -> dict[str, tuple[str, ...]]:
     words = {}
     for lang, entries in data.items():
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            reader.fail(data, f"crisis words for '{lang}' must be a list of phrases", lang)
+            reader.fail(data, f"crisis words for '{lang}' must be a list of phrases, each in double quotes "
+                              f"(\"not: ...\" needs them)", lang)
             continue
         words[lang] = tuple(entry.strip().lower() for entry in entries if entry.strip())
     return words

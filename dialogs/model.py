@@ -8,6 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 
+# The answers key of words of danger typed in a report where they answered no question (shown to staff).
+DANGER_NOTE = "danger_words"
+
 class EventKind(StrEnum):
     COMMAND = "command"  # text holds the command name, e.g. "start"
     BUTTON = "button"  # text holds the button payload
@@ -132,7 +135,8 @@ class State:
 
     @property
     def has_draft(self) -> bool:
-        return bool(self.answers or self.media)
+        """Something of a report is kept (words of danger noted alone are no report yet)."""
+        return bool(self.media) or any(key != DANGER_NOTE for key in self.answers)
 
     def clear_draft(self) -> None:
         self.answers.clear()

@@ -7,7 +7,7 @@ from dialogs.actions import (
 )
 from dialogs.content import InputKind, Step, StepKind
 from dialogs.links import looks_like_link
-from dialogs.model import IMAGE_KINDS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
+from dialogs.model import DANGER_NOTE, IMAGE_KINDS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
 from dialogs.moves import Moves
 from dialogs.payloads import RATINGS, OutsideButton, Token, parse_payload, split_case
 from dialogs.steps import DETOURS, BuiltinStep
@@ -49,14 +49,22 @@ class Turn(Moves):
     # -- what the child did -----------------------------------------------------------------------
 
     def _on_danger(self, event: Incoming) -> None:
-        # Danger is answered first and alone. The words are never taken as the answer to the open
-        # question; they reach a counsellor only where anything typed would.
+        # Danger is answered first and alone, and nothing the child typed is lost. On a question that
+        # asks for their own account the words are part of it: kept as the answer, and after the danger
+        # screen the report goes on. Anywhere else in a report they answer no question: kept beside
+        # the answers, for the counsellor (DANGER_NOTE). Outside a report they go where anything typed would.
         self.flag_urgent(UrgentReason.DANGER_WORDS)
-        case = self.case
+        case, step = self.case, self.step
+        return_to = self.state.step
         if case is not None and self._relaying():
             self.actions.append(RelayToCase(case.number, text=event.text, edited=event.kind is EventKind.EDIT))
+        elif step is not None and event.kind is EventKind.TEXT and asks_for_an_account(step):
+            self.state.answers[step.field or ""] = event.text
+            return_to = step.next
+        elif self.flows.is_writing(self.state.step) and self.state.has_draft:
+            self.state.answers[DANGER_NOTE] = [*self.state.answers.get(DANGER_NOTE, []), event.text]
         if self.state.step != BuiltinStep.CRISIS:
-            self.state.return_to = self.state.step
+            self.state.return_to = return_to
         self.go(BuiltinStep.CRISIS)
 
     def _on_command(self, event: Incoming) -> None:
@@ -263,3 +271,9 @@ class Turn(Moves):
         if category is None and case is not None:
             category = case.category
         return category in self.content.image_free_categories
+
+
+def asks_for_an_account(step: Step) -> bool:
+    """A question whose only answer is the child's own words (no choices, nothing to validate)."""
+    return (step.kind is StepKind.QUESTION and bool(step.field) and step.input in (InputKind.TEXT, InputKind.ANY)
+            and not step.buttons and step.validate is None and bool(step.next))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dialogs.content import Content, ContentInvalid, InputKind, Step, StepKind, _Reader, read_content
 from dialogs.content_files import Problem
+from dialogs.crisis import check_crisis_phrases
 from dialogs.payloads import OutsideButton
 from dialogs.steps import BuiltinStep, SpecialTarget
 
@@ -76,9 +77,7 @@ def check(content: Content, reader: _Reader, default_language: str | None = None
 
     _check_texts(content, reader, errors, warnings, default_language)
     _check_helplines(content, reader, errors)
-    for lang in content.languages:
-        if not content.crisis_words.get(lang):
-            errors.append(Problem("content/crisis.yaml", 1, f"no crisis words for language '{lang}'"))
+    check_crisis_phrases(reader.root, content.languages, errors, warnings)
     return errors, warnings
 
 

@@ -182,11 +182,8 @@ class Phone:
         await self.press("category.bullying")
         await self.expect_key("report.what")
         self.send(what)
-        if urgent_words:  # words of danger are never kept as an answer: once safe, the child tells it again
+        if urgent_words:  # words of danger in the child's own story stay part of it: the report goes on
             await self.press("crisis.continue")
-            await self.expect_key("report.what")
-            what = "He keeps writing to me at night."
-            self.send(what)
         await self.press("platform.instagram")
         for key in ("when.week", "answer.yes", "who.known", "who.peer", "age.middle"):
             await self.press(key)

@@ -135,8 +135,9 @@ async def report(child: Child, what: str = "They post mean comments under my pho
     await child.press("menu.report")
     await child.press(category)
     await child.send(what)
-    if category in ("category.sextortion", "category.intimate_images", "category.grooming"):
-        pass  # the reassurance comes by itself, then the platform question
+    if child.last.text == child.label("crisis.text").split("\n")[0] or child.label("crisis.continue") in [
+            label for label, _ in FakeTelegram.inline_buttons(child.last)]:
+        await child.press("crisis.continue")  # words of danger in the story: the story is kept, the report goes on
     await child.press("platform.instagram")
     await child.press("when.week")
     await child.press("answer.yes")

@@ -10,9 +10,10 @@ import pytest
 from dialogs.actions import DeleteIncoming, FlagUrgent, RelayToCase, SubmitCase
 from dialogs.content import InputKind, StepKind
 from dialogs.engine import Engine
-from dialogs.model import EventKind, Incoming, MediaKind, MediaRef, Say, State
+from dialogs.model import DANGER_NOTE, EventKind, Incoming, MediaKind, MediaRef, Say, State
 from dialogs.payloads import payload
 from dialogs.steps import BuiltinStep
+from dialogs.turn import asks_for_an_account
 from dialogs.validate import load_content
 from tests.dialog_walk import Sample, explore, run
 
@@ -81,13 +82,21 @@ def test_back_and_stop_work_at_every_step_and_lose_nothing(step):
 @pytest.mark.parametrize("lang", sorted(CONTENT.texts))
 @pytest.mark.parametrize("step", STANDING)
 def test_danger_words_at_any_step_bring_helplines_and_are_never_kept_as_an_answer(step, lang):
+    """Kept as the answer only where the question asks for the child's own account; elsewhere in a
+    report beside the answers (DANGER_NOTE), and the question is asked again."""
     sample = at(step, lang)
-    outcome = run(ENGINE, sample.state, Incoming(EventKind.TEXT, CONTENT.crisis_words[lang][0]), sample.context)
+    words = CONTENT.crisis_words[lang][0]
+    outcome = run(ENGINE, sample.state, Incoming(EventKind.TEXT, words), sample.context)
     assert FlagUrgent in {type(a) for a in outcome.actions} and outcome.state.step == BuiltinStep.CRISIS
     assert "102" in says(outcome.actions)[-1].text  # Ukraine's police number, from content
-    assert outcome.state.answers == sample.state.answers
+    here = CONTENT.steps.get(step)
+    account = here is not None and asks_for_an_account(here)
+    kept = {**sample.state.answers, here.field: words} if account else dict(sample.state.answers)
+    if not account and ENGINE.flows.is_writing(step) and sample.state.has_draft:
+        kept[DANGER_NOTE] = [*sample.state.answers.get(DANGER_NOTE, []), words]
+    assert outcome.state.answers == kept
     back = run(ENGINE, outcome.state, Incoming(EventKind.BUTTON, _button(outcome, "crisis.continue")), sample.context)
-    assert back.state.step == step or step == BuiltinStep.CRISIS
+    assert back.state.step == step or step == BuiltinStep.CRISIS or account
 
 
 def _bad_inputs(sample: Sample, lang: str) -> list[Incoming]:

@@ -72,7 +72,7 @@ async def test_words_typed_while_a_second_report_is_written_never_reach_the_firs
     await child.send("I want to tell about something else")  # "add to it, or something new?"
     await child.press("report.new_case")
     await child.press("category.sextortion")
-    await child.send("Someone threatens to post my photos")
+    await child.send("Someone keeps asking me for photos")  # (no words of danger: they would rightly raise all cases)
     await child.send("please help")  # on the reassurance and the next question: part of this report
     assert topic_texts(tg, first) == before
     assert child.label("relay.sent").split("(")[0] not in " ".join(child.texts()[-6:])
@@ -210,3 +210,29 @@ async def test_a_picture_sent_after_an_abuse_material_link_report_is_never_passe
     await child.send_photo()
     assert child.texts()[-1] == child.label("images.not_here") and tg.calls_of("deleteMessages")
     assert topic_texts(tg, number) == before
+
+
+async def test_words_of_danger_in_the_childs_own_story_are_kept_and_the_report_goes_on(app, tg):
+    child = Child(app, tg, 1213)
+    story = "He says he will kill me if I tell anyone about the photos."
+    await report(child, what=story)  # the danger screen first, then "I'm safe, let's continue"
+    assert child.label("crisis.text").split("\n")[0] in " ".join(child.texts())
+    card = card_of(tg).text
+    assert story in card and card.startswith(app.engine.say("en", "operator.label.urgent"))
+
+
+async def test_words_of_danger_where_they_answer_no_question_reach_staff_beside_the_answers(app, tg):
+    child = Child(app, tg, 1214)
+    await child.send("/start")
+    await child.press("menu.report")
+    await child.press("category.bullying")
+    await child.send("They post mean comments under my photos every day.")
+    await child.send(DANGER["en"])  # on "Where did it happen?"
+    await child.press("crisis.continue")
+    assert child.last.text == child.label("report.where")  # asked again: the words were no answer to it
+    for key in ("platform.instagram", "when.week", "answer.yes", "who.known", "who.peer", "age.middle",
+                "screenshots.done", "summary.correct", "consent.counsellor", "reply.yes"):
+        await child.press(key)
+    card = card_of(tg).text
+    assert f"{app.engine.say('en', 'operator.label.danger_words')}: {DANGER['en']}" in card
+    assert f": {DANGER['en']}" not in card.split(app.engine.say("en", "operator.label.danger_words"))[0]

@@ -248,7 +248,7 @@ async def test_urgent_cards_jump_the_queue_when_the_group_allowance_is_used_up(t
 
         # Four ordinary reports wait for the operator chat, then two urgent ones arrive.
         await asyncio.gather(*(c.report(f"Ordinary report {n}") for n, c in enumerate(ordinary)))
-        await asyncio.gather(helped.report("Someone is threatening me right now", via_help=True),
+        await asyncio.gather(helped.report("Someone keeps sending me scary messages", via_help=True),
                              in_danger.report("He says I should kill myself", urgent_words=True))
         async with app.db.transaction() as tx:
             waiting = await tx.outbox.pending_cards()

@@ -90,7 +90,7 @@ async def test_an_unaccepted_case_is_raised_once_per_level_even_by_two_processes
     ordinary = Child(app, tg, 701)
     await report(ordinary)
     urgent = Phone(tg, app.engine, 702)
-    await urgent.report("Someone is threatening me right now", via_help=True)
+    await urgent.report("Someone keeps sending me scary messages", via_help=True)
     await settled(app, tg)
     async with app.db.transaction() as tx:
         cases = {case.urgent: case for case in [await tx.cases.get(1), await tx.cases.get(2)]}
