@@ -46,7 +46,7 @@ def topic_name(engine: Engine, lang: str, case: Case) -> str:
     parts = [("🔴 " if case.urgent else "") + case.number, engine.say(lang, f"operator.kind.{case.kind}")]
     step = engine.render.field_step("category")
     if case.category and step:
-        parts.append(engine.render.answer(lang, step, case.category))
+        parts.append(engine.render.staff_answer(lang, step, case.category))
     if case.age_group:
         parts.append(case.age_group)
     return " · ".join(parts)[:TOPIC_NAME_LIMIT]

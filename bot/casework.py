@@ -97,7 +97,7 @@ class Casework:
                 return case
             text = self.engine.say(case.language, "notice.convert_ask", case_number=case.number)
             await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text,
-                                           self.engine.convert_buttons(case.language))
+                                           self.engine.convert_buttons(case.language, case.number))
             await tx.audit.add(case.id, actor.alias, actor.user_id, action.value)
             await self.outbox.notice(tx, case, "operator.notice.convert_asked")
             return case
@@ -130,7 +130,7 @@ class Casework:
         if key is None or (action is CaseAction.OUTCOME and case.outcome == Outcome.SPAM):
             return
         text = self.engine.say(case.language, key, case_number=case.number)
-        buttons = self.engine.rating_buttons(case.language) if action is CaseAction.OUTCOME else ()
+        buttons = self.engine.rating_buttons(case.language, case.number) if action is CaseAction.OUTCOME else ()
         await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text, buttons)
 
     async def answer_child(self, tx: Transaction, actor: Actor, case: Case, target: Target, text: str | None,

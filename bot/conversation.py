@@ -249,10 +249,15 @@ class _Turn:
 
     async def _forget(self) -> None:
         self.forgotten = True
-        for case in await self.tx.cases.detach_conversation(self.key):
+        cases = await self.tx.cases.detach_conversation(self.key)
+        # What waited unprocessed (parked) goes too; staff learn that something of theirs was never read.
+        lost = await self.tx.inbox.forget_lane(self.service.privacy.inbox_lane(self.child.channel, self.child.platform_id))
+        for case in cases:
             if case.status not in FINISHED:
-                await self.service.outbox.case_changed(self.tx, case, notice="operator.notice.forgotten")
+                notice = "operator.notice.forgotten_unread" if lost else "operator.notice.forgotten"
+                await self.service.outbox.case_changed(self.tx, case, notice=notice)
             await self.tx.audit.add(case.id, "child", None, "forget")
+        await self.tx.case_messages.delete_for_cases([case.id for case in cases])
         await self.tx.outbox.cancel_for_conversation(self.key)
         await self.tx.chat_messages.delete_for(self.key)
 

@@ -81,6 +81,9 @@ async def test_forget_unlinks_the_child_and_tells_the_topic(tmp_path, tg):
             assert await tx.chat_messages.for_conversation(key) == []
             case = (await tx.cases.count_by_status())
         assert case == {"assigned": 1}  # the anonymous report stays with the counsellor
+        async with app.db.transaction() as tx:
+            (only,) = [c for c in await tx.cases.in_progress()]
+            assert await tx.case_messages.for_case(only.id) == []  # no link between the child's and staff's messages
         topic = tg.topics(OPERATOR)[-1].thread_id
         assert tg.messages_in(OPERATOR, topic)[-1].text == app.engine.say("en", "operator.notice.forgotten")
         counsellor = Staff.__new__(Staff)
@@ -88,6 +91,21 @@ async def test_forget_unlinks_the_child_and_tells_the_topic(tmp_path, tg):
         before = len(child.inbox)
         await counsellor.write("Are you still there?", thread_id=topic)
         assert len(child.inbox) == before
+
+
+async def test_forget_wipes_what_waited_unprocessed_and_staff_learn_it(tmp_path, tg):
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = await journey(app, tg)
+        lane = app.conversations.privacy.inbox_lane("telegram", CHILD_ID)
+        async with app.db.transaction() as tx:  # an update of the child's that failed every time (parked)
+            parked = await tx.inbox.add("telegram", "77001", lane, {"message": {"text": "Zlata's secret"}})
+            assert await tx.inbox.fail(parked, "KeyError", max_attempts=1)
+        await child.send("/forget")
+        await child.press("forget.yes")
+        async with app.db.transaction() as tx:
+            assert (await tx.inbox.get(parked)).payload is None
+        topic = tg.topics(OPERATOR)[-1].thread_id
+        assert tg.messages_in(OPERATOR, topic)[-1].text == app.engine.say("en", "operator.notice.forgotten_unread")
 
 
 async def test_quick_exit_clears_the_chat_and_leaves_a_neutral_message(tmp_path, tg):
