@@ -11,6 +11,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.outbox import Outbox
+from bot.receipts import RECEIPT_WINDOW
 from bot.settings import Settings
 from bot.statistics.record import record
 from bot.statistics.report import post_last_week
@@ -45,6 +46,7 @@ class Sweeps:
             await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
             # An update that could not be processed keeps its content no longer than anything else.
             await tx.inbox.wipe_parked(tx.now - timedelta(days=self.settings.retention_days))
+            await tx.receipt_failures.forget_before(tx.now - RECEIPT_WINDOW)  # a day's count is all they are for
         self.outbox.nudge()
 
     async def raise_unaccepted(self) -> None:

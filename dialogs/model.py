@@ -131,7 +131,6 @@ class State:
     last_album: str | None = None  # an album is acknowledged once, not once per picture
     urgent: bool = False
     expired: bool = False  # the draft was deleted after DRAFT_TTL_HOURS; said once on return
-    receipt_failures: list[str] = field(default_factory=list)  # days of wrong receipt codes (the service's count)
 
     @property
     def has_draft(self) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dialogs.actions import (
-    CaseSubmitted, ConvertCase, DeleteIncoming, RateCase, ReceiptChecked, ReceiptOutcome, Reconnect, RelayToCase,
+    CaseSubmitted, ConvertCase, DeleteIncoming, Disown, RateCase, ReceiptChecked, ReceiptOutcome, Reconnect, RelayToCase,
     ServiceEvent, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
 from dialogs.content import InputKind, Step, StepKind
@@ -80,7 +80,7 @@ class Turn(Moves):
         parsed = parse_payload(event.text)
         if parsed is None:
             self._old_button()
-        elif parsed[0] in (OutsideButton.RATE, OutsideButton.CONVERT):
+        elif parsed[0] in (OutsideButton.RATE, OutsideButton.CONVERT, OutsideButton.NOT_ME):
             self._on_outside_button(*parsed)
         else:
             source = self.content.steps.get(parsed[0])
@@ -128,6 +128,10 @@ class Turn(Moves):
                 and (self._open(number) if number else self.case is not None):
             self.actions.append(ConvertCase(value == "yes", number))
             self.go(BuiltinStep.CONVERT_ANSWERED)
+        elif namespace == OutsideButton.NOT_ME and value == "no" and number and self._open(number):
+            self.actions.append(Disown(number))
+            self.say("receipt.not_me_done", case_number=number)
+            self.go(BuiltinStep.MENU)
         else:
             self._old_button()
 
@@ -203,12 +207,11 @@ class Turn(Moves):
             self._on_receipt(event)
 
     def _on_receipt(self, event: ReceiptChecked) -> None:
-        self.state.receipt_failures = list(event.failures)
-        if event.outcome is ReceiptOutcome.TOO_MANY:
-            self.say("receipt.too_many")
+        if event.outcome in (ReceiptOutcome.TOO_MANY, ReceiptOutcome.PAUSED):
+            self.say("receipt.too_many" if event.outcome is ReceiptOutcome.TOO_MANY else "receipt.paused")
             self.go(BuiltinStep.MENU)
-        elif event.outcome is ReceiptOutcome.NOT_FOUND or event.case_number is None:
-            self.say("receipt.bad")
+        elif event.outcome in (ReceiptOutcome.NOT_FOUND, ReceiptOutcome.CHECK_CODE) or event.case_number is None:
+            self.say("receipt.check_code" if event.outcome is ReceiptOutcome.CHECK_CODE else "receipt.bad")
             self.go(self.state.step or BuiltinStep.MENU, push=False)  # ask again
         else:
             self.state.case = event.case_number
