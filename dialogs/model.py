@@ -34,6 +34,7 @@ class MediaKind(StrEnum):
     OTHER = "other"
 
 
+MAX_SCREENSHOTS = 10  # files one report keeps; more get a kind answer and are not kept (README, Security)
 IMAGE_KINDS = frozenset({MediaKind.PHOTO, MediaKind.VIDEO, MediaKind.DOCUMENT, MediaKind.ANIMATION})
 SPOKEN_KINDS = frozenset({MediaKind.VOICE, MediaKind.AUDIO})
 

@@ -7,7 +7,7 @@ from dialogs.actions import (
 )
 from dialogs.content import InputKind, Step, StepKind
 from dialogs.links import looks_like_link
-from dialogs.model import DANGER_NOTE, IMAGE_KINDS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
+from dialogs.model import DANGER_NOTE, IMAGE_KINDS, MAX_SCREENSHOTS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
 from dialogs.moves import Moves
 from dialogs.payloads import RATINGS, OutsideButton, Token, parse_payload, split_case
 from dialogs.steps import DETOURS, BuiltinStep
@@ -166,6 +166,12 @@ class Turn(Moves):
                 and media.kind in SPOKEN_KINDS and not step.validate:
             self.state.answers[step.field] = {"voice": media.to_dict()}
             self.go(step.next or BuiltinStep.MENU)
+        elif step is not None and step.kind is StepKind.QUESTION and step.field \
+                and step.input in (InputKind.MEDIA, InputKind.ANY) and len(self.state.media) >= MAX_SCREENSHOTS:
+            full = f"{media.group}|full" if media.group else None  # one kind word per album; none of it kept
+            if full is None or self.state.last_album != full:
+                self.say("screenshots.too_many", self.buttons_here(), count=MAX_SCREENSHOTS)
+            self.state.last_album = full
         elif step is not None and step.kind is StepKind.QUESTION and step.field \
                 and step.input in (InputKind.MEDIA, InputKind.ANY):
             self.state.media.append(media.to_dict())
