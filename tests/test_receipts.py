@@ -4,10 +4,9 @@ everyone; a right code never silently moves a case; the code is stored nowhere."
 from __future__ import annotations
 
 import re
-import sqlite3
-from pathlib import Path
 
 from bot.receipts import DAMM, damm, digits_of, new_code, well_formed
+from tests.scan import everything_readable
 from tests.support import (
     ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, report, running_bot, settled,
 )
@@ -195,21 +194,4 @@ async def test_the_code_is_stored_nowhere_not_even_sealed(tmp_path, tg):
     digits = code.replace(" ", "")
     for form in (code, digits, code.replace(" ", "-")):
         assert form.encode() not in readable
-
-
-async def everything_readable(app, tmp_path: Path) -> bytes:
-    """The database files' bytes, and every sealed value in them opened, as one byte string."""
-    raw = b"".join(path.read_bytes() for path in tmp_path.glob("oberih.db*"))
-    opened = []
-    async with app.db.transaction() as tx:
-        opened += [repr(item.payload) for item in await tx.outbox.items()]
-        for case in await tx.cases.in_progress(limit=1000):
-            opened.append(repr(case.answers))
-    with sqlite3.connect(tmp_path / "oberih.db") as connection:
-        keys = [row[0] for row in connection.execute("SELECT key FROM conversations")]
-    async with app.db.transaction() as tx:
-        for key in keys:
-            conversation = await tx.conversations.get(key)
-            opened.append(repr((conversation.state, conversation.address)))
-    return raw + "\n".join(opened).encode()
 
