@@ -12,7 +12,7 @@ from bot.flood import FloodGauge
 from bot.outbox import Outbox
 from bot.privacy import Privacy
 from bot.receipts import Receipts
-from bot.reconnect import Reconnection
+from bot.reconnect import Reconnection, chats_of
 from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from dialogs.actions import (
     CaseSubmitted, ConvertCase, DeleteIncoming, Disown, FlagUrgent, Forget, Outcome, QuickExit, RateCase, ReceiptChecked,
@@ -251,7 +251,9 @@ class _Turn:
     async def _rate(self, action: RateCase) -> None:
         case = await (self.tx.cases.by_number(action.case_number) if action.case_number
                       else self.tx.cases.latest_for(self.key))
-        if case is not None and case.conversation_key == self.key and case.rating is None:
+        if case is None or case.rating is not None:
+            return
+        if self.key in {chat.conversation_key for chat in await chats_of(self.tx, case)}:  # a chat of the case
             await self.tx.cases.update(case.id, rating=action.score)
             await record_rating(self.tx, case, action.score)  # statistics
             engine = self.service.engine

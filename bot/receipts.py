@@ -33,6 +33,7 @@ TRIES_PER_DAY = 5
 RECEIPT_WINDOW = timedelta(hours=24)  # wrong codes count against their sender this long
 FLOOD_WINDOW = timedelta(hours=1)
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LENGTH = 2**12, 8, 1, 28  # 4 MiB and a few milliseconds per code
+OLD_WORDS = 3  # a word code of a case sent before digit codes
 PREFIX = "s1:"  # a digit code's hash; the old word codes' keyed hashes are bare hex
 IGNORED = re.compile(r"[\s\-‐‑‒–—―_.·,/]+")
 # Damm's quasigroup of order 10: each row and column holds every digit once, no weak anti-symmetry.
@@ -96,8 +97,8 @@ class Receipts:
     async def check(self, tx: Transaction, sender: str, text: str) -> tuple[ReceiptOutcome, Case | None]:
         """The open case the code opens (FOUND), or why not. Past a limit nothing is looked up."""
         digits = digits_of(text)
-        if digits is not None and not well_formed(digits):
-            return ReceiptOutcome.CHECK_CODE, None  # a typo, not a guess
+        if (not well_formed(digits)) if digits is not None else _words(text).count("-") != OLD_WORDS - 1:
+            return ReceiptOutcome.CHECK_CODE, None  # a typo (or no code at all), not a guess
         if await tx.receipt_failures.count(tx.now - RECEIPT_WINDOW, sender) >= TRIES_PER_DAY:
             return ReceiptOutcome.TOO_MANY, None
         if await tx.receipt_failures.count(tx.now - FLOOD_WINDOW) >= self.per_hour:
