@@ -86,7 +86,8 @@ async def test_a_right_code_from_another_chat_connects_it_too_and_answers_reach_
         assert app.engine.say("en", "receipt.ok", case_number=number) in said
         # The first chat is told at once, with a way to say it wasn't them; staff see the new chat.
         assert first_phone.texts()[-1] == app.engine.say("en", "receipt.opened_elsewhere", case_number=number)
-        assert app.engine.say("en", "operator.notice.reconnected", channel="telegram") in topic_texts(tg, topic.thread_id)
+        reconnected = app.engine.say("en", "operator.notice.reconnected", channel="telegram")
+        assert reconnected in topic_texts(tg, topic.thread_id)
         await counsellor.press(card_of(tg), "operator.button.take")
         await counsellor.write("I'm here.", thread_id=topic.thread_id)
         assert first_phone.texts()[-1].endswith("I'm here.") and second_phone.texts()[-1].endswith("I'm here.")

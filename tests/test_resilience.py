@@ -40,15 +40,16 @@ async def tg():
         yield fake
 
 
-async def child_outbox_texts(app: Any, user_id: int) -> Counter[str]:
-    """What the bot queued for this child (and recorded as sent): the texts they must see, each once."""
+async def child_outbox_messages(app: Any, user_id: int) -> Counter[int]:
+    """The ids of the messages the bot recorded as sent to this child (what they said is wiped once sent):
+    each message the child received must be one of them, once."""
     key = app.conversations.privacy.pseudonym("telegram", user_id)
     async with app.db.transaction() as tx:
         items = await tx.outbox.items()
     mine = [i for i in items if i.conversation_key == key and i.target == Target.CHILD
             and i.kind in (Kind.SAY, Kind.STAFF_TEXT)]
     assert all(i.status == OutboxStatus.SENT for i in mine), [(i.kind, i.status, i.error) for i in mine]
-    return Counter(i.payload["text"] for i in mine)
+    return Counter(message_id for i in mine for message_id in (i.result or {}).get("message_ids", []))
 
 
 async def cases_by_number(app: Any) -> dict[str, Any]:
@@ -135,7 +136,8 @@ async def test_every_card_relay_and_answer_arrives_exactly_once_through_429_5xx_
             relayed = [m for m in tg.sent_to(OPERATOR) if f"Something more from child {n}" in (m.text or "")]
             assert [m.thread_id for m in relayed] == [topic.thread_id]
             # The child saw every message the bot meant for them exactly once, and nothing else.
-            assert received(tg, child.user_id) == await child_outbox_texts(app, child.user_id)
+            shown = Counter(m.message_id for m in tg.sent_to(child.user_id))
+            assert shown == await child_outbox_messages(app, child.user_id)
             counts = received(tg, child.user_id)
             assert counts[engine.say("en", "notice.taken", case_number=case.number)] == 1
             assert sum(1 for text in counts.elements() if f"Answer for child {n}:" in text) == 1
