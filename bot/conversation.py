@@ -231,6 +231,10 @@ class _Turn:
                 notice = "operator.notice.forgotten_unread" if lost else "operator.notice.forgotten"
                 await self.service.outbox.case_changed(self.tx, case, notice=notice)
             await self.tx.audit.add(case.id, "child", None, "forget")
+        for case_id in joined:  # a case this chat opened with its code: staff hear only if no chat is left
+            case = await self.tx.cases.get(case_id)
+            if case is not None and case.status not in FINISHED and not await chats_of(self.tx, case):
+                await self.service.outbox.case_changed(self.tx, case, notice="operator.notice.forgotten")
         theirs = [case.id for case in cases] + joined
         await self.tx.case_messages.delete_for_cases(theirs)
         await self.tx.outbox.forget_child(self.key, theirs)

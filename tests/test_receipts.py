@@ -196,3 +196,25 @@ async def test_the_code_is_stored_nowhere_not_even_sealed(tmp_path, tg):
     for form in (code, digits, code.replace(" ", "-")):
         assert form.encode() not in readable
 
+
+
+async def test_a_forged_that_wasnt_me_from_outside_the_case_or_from_the_newcomer_changes_nothing(tmp_path, tg):
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = Child(app, tg, 1181)
+        code = receipt_code((await report(child)).text)
+        topic = tg.topics(OPERATOR)[-1]
+        number = topic.name.split(" · ")[0]
+        newcomer, stranger = Child(app, tg, 1182), Child(app, tg, 1183)
+        await enter_code(newcomer, code)
+        for presser in (stranger, newcomer):  # a modified client can press any button, on no message
+            await presser.send("/start")
+            chat = tg._chat_dict(tg.chats[presser.user_id])
+            tg._push_update("callback_query", {
+                "id": f"forged-{presser.user_id}", "from": tg._user_dict(presser.user_id), "chat_instance": "1",
+                "message": {"message_id": 1, "date": 1, "chat": chat}, "data": f"o1|notme|no:{number}"})
+            await settled(app, tg)
+        alert = app.engine.say("en", "operator.notice.not_me", count=1)
+        assert alert not in topic_texts(tg, topic.thread_id)
+        async with app.db.transaction() as tx:
+            chats = await tx.case_chats.for_case((await tx.cases.by_number(number)).id)
+        assert [row.conversation_key for row in chats] == [app.conversations.privacy.pseudonym("telegram", 1182)]
