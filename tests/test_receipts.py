@@ -4,6 +4,7 @@ everyone; a right code never silently moves a case; the code is stored nowhere."
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bot.receipts import DAMM, damm, digits_of, new_code, well_formed
 from tests.scan import everything_readable
@@ -32,6 +33,14 @@ def topic_texts(tg, thread_id: int) -> list[str]:
 
 def general_texts(tg) -> list[str]:
     return [m.text or "" for m in tg.sent_to(OPERATOR) if m.thread_id is None]
+
+
+async def reported(app, tg, user_id: int) -> tuple[Child, str, Any, str]:
+    """A child who sent a report: the child, their receipt code, the case's topic and its number."""
+    child = Child(app, tg, user_id)
+    code = receipt_code((await report(child)).text)
+    topic = tg.topics(OPERATOR)[-1]
+    return child, code, topic, topic.name.split(" · ")[0]
 
 
 async def enter_code(child: Child, code: str) -> str:
@@ -75,10 +84,7 @@ async def test_a_right_code_from_another_chat_connects_it_too_and_answers_reach_
     async with running_bot(bot_settings(tmp_path, tg)) as app:
         admin, counsellor = Staff(app, tg, ADMIN, "Ada"), Staff(app, tg, 800003, "Olena")
         await grant(admin, counsellor, "counsellor")
-        first_phone = Child(app, tg, 1101)
-        code = receipt_code((await report(first_phone)).text)
-        topic = tg.topics(OPERATOR)[-1]
-        number = topic.name.split(" · ")[0]
+        first_phone, code, topic, number = await reported(app, tg, 1101)
         second_phone = Child(app, tg, 1102)
         await second_phone.send("/mycase")
         assert second_phone.texts()[-1] == app.engine.say("en", "mycase.none")
@@ -99,10 +105,7 @@ async def test_that_wasnt_me_detaches_the_newcomer_and_alerts_staff(tmp_path, tg
     async with running_bot(bot_settings(tmp_path, tg)) as app:
         admin, counsellor = Staff(app, tg, ADMIN, "Ada"), Staff(app, tg, 800003, "Olena")
         await grant(admin, counsellor, "counsellor")
-        child = Child(app, tg, 1111)
-        code = receipt_code((await report(child)).text)
-        topic = tg.topics(OPERATOR)[-1]
-        number = topic.name.split(" · ")[0]
+        child, code, topic, number = await reported(app, tg, 1111)
         intruder = Child(app, tg, 1112)
         await enter_code(intruder, code)
         await child.press("receipt.not_me")
@@ -122,10 +125,7 @@ async def test_that_wasnt_me_detaches_the_newcomer_and_alerts_staff(tmp_path, tg
 
 async def test_a_code_typed_in_its_own_chat_tells_staff_nothing(tmp_path, tg):
     async with running_bot(bot_settings(tmp_path, tg)) as app:
-        child = Child(app, tg, 1121)
-        code = receipt_code((await report(child)).text)
-        topic = tg.topics(OPERATOR)[-1]
-        number = topic.name.split(" · ")[0]
+        child, code, topic, number = await reported(app, tg, 1121)
         before = len(topic_texts(tg, topic.thread_id))
         said = await enter_code(child, code)
         assert app.engine.say("en", "receipt.already_here", case_number=number) in said
@@ -197,13 +197,9 @@ async def test_the_code_is_stored_nowhere_not_even_sealed(tmp_path, tg):
         assert form.encode() not in readable
 
 
-
 async def test_a_forged_that_wasnt_me_from_outside_the_case_or_from_the_newcomer_changes_nothing(tmp_path, tg):
     async with running_bot(bot_settings(tmp_path, tg)) as app:
-        child = Child(app, tg, 1181)
-        code = receipt_code((await report(child)).text)
-        topic = tg.topics(OPERATOR)[-1]
-        number = topic.name.split(" · ")[0]
+        child, code, topic, number = await reported(app, tg, 1181)
         newcomer, stranger = Child(app, tg, 1182), Child(app, tg, 1183)
         await enter_code(newcomer, code)
         for presser in (stranger, newcomer):  # a modified client can press any button, on no message
