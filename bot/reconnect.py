@@ -41,7 +41,8 @@ class Reconnection:
             return ReceiptOutcome.ALREADY_HERE  # nothing changes: nobody is told anything
         await tx.case_chats.add(case.id, key, channel)
         await tx.audit.add(case.id, "child", None, "reconnected")
-        await self.outbox.notice(tx, case, "operator.notice.reconnected", channel=channel)
+        notice = "operator.notice.reconnected" if earlier else "operator.notice.reconnected_alone"
+        await self.outbox.notice(tx, case, notice, channel=channel)
         text = self.engine.say(case.language, "receipt.opened_elsewhere", case_number=case.number)
         buttons = self.engine.not_me_buttons(case.language, case.number)
         for chat in earlier:

@@ -214,3 +214,13 @@ async def test_a_forged_that_wasnt_me_from_outside_the_case_or_from_the_newcomer
         async with app.db.transaction() as tx:
             chats = await tx.case_chats.for_case((await tx.cases.by_number(number)).id)
         assert [row.conversation_key for row in chats] == [app.conversations.privacy.pseudonym("telegram", 1182)]
+
+
+async def test_staff_learn_when_no_earlier_chat_was_left_to_object(tmp_path, tg):
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child, code, topic, _ = await reported(app, tg, 1191)
+        await child.send("/forget")
+        await child.press("forget.yes")
+        await enter_code(Child(app, tg, 1192), code)
+        alone = app.engine.say("en", "operator.notice.reconnected_alone", channel="telegram")
+        assert topic_texts(tg, topic.thread_id)[-1] == alone
