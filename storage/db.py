@@ -18,6 +18,7 @@ from storage.migrate import upgrade
 from storage.repositories.base import Context
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
+from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
@@ -35,7 +36,7 @@ class Transaction:
     """Repositories sharing one connection; all of it commits or none of it does."""
 
     __slots__ = (
-        "_after_commit", "_clock", "_on_commit", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox",
+        "_after_commit", "_clock", "_on_commit", "audit", "case_messages", "cases", "chat_messages", "conversations", "heartbeats", "inbox",
         "outbox", "staff", "stats",
     )  # fmt: skip
 
@@ -47,6 +48,7 @@ class Transaction:
         self.cases = Cases(ctx)
         self.outbox = Outbox(ctx)
         self.inbox = Inbox(ctx)
+        self.heartbeats = Heartbeats(ctx)
         self.staff = Staff(ctx)
         self.audit = Audit(ctx)
         self.stats = Stats(ctx)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
+from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
 
-__all__ = ["Audit", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Inbox", "Outbox", "Staff", "Stats"]
+__all__ = ["Audit", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Heartbeats", "Inbox", "Outbox", "Staff", "Stats"]
