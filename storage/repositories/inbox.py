@@ -22,14 +22,16 @@ _NOW = bindparam("now", type_=T.c.received_at.type)
 _OWNER = bindparam("owner", type_=T.c.claimed_by.type)
 _UNTIL = bindparam("until", type_=T.c.claimed_until.type)
 _FREE = free_for(T, _NOW, _OWNER)
-# Claimed in one statement: the oldest pending rows free for `owner`, leased to it. PostgreSQL passes
-# over rows another process is claiming right now (SKIP LOCKED); SQLite has one writer at a time.
+# Claimed in two statements: the oldest pending rows free for `owner`, locked (PostgreSQL passes over
+# rows another process is claiming right now: SKIP LOCKED; SQLite has one writer at a time), then
+# leased to it. (In one statement, `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`, PostgreSQL may
+# run the subquery more than once and lease more than n rows.)
 _CLAIMABLE = (
     select(T.c.id).where(T.c.status == InboxStatus.PENDING.value, _FREE).order_by(T.c.id)
     .limit(bindparam("limit", type_=Integer)).with_for_update(skip_locked=True)
 )
 _CLAIM = (
-    update(T).where(T.c.id.in_(_CLAIMABLE.scalar_subquery()), T.c.status == InboxStatus.PENDING.value, _FREE)
+    update(T).where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.status == InboxStatus.PENDING.value, _FREE)
     .values(claimed_by=_OWNER, claimed_until=_UNTIL).returning(*T.c)
 )
 _MINE = (T.c.id == bindparam("item_id")) & (T.c.status == InboxStatus.PENDING.value) & (T.c.claimed_by == _OWNER)
@@ -38,7 +40,7 @@ _FIRST_IN_LANE = ~select(_EARLIER.c.id).where(
     _EARLIER.c.lane == T.c.lane, _EARLIER.c.status == InboxStatus.PENDING.value, _EARLIER.c.id < T.c.id).exists()
 # Taken in hand: still this process's, and first of its lane (the row stays locked until the commit).
 _HOLD = update(T).where(_MINE, _FIRST_IN_LANE).values(claimed_until=_UNTIL)
-_LET_GO = update(T).where(T.c.lane == bindparam("lane"), T.c.status == InboxStatus.PENDING.value,
+_LET_GO = update(T).where(T.c.lane == bindparam("lane_of_item"), T.c.status == InboxStatus.PENDING.value,
                           T.c.claimed_by == _OWNER).values(claimed_by=None, claimed_until=None)
 _WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
@@ -99,6 +101,9 @@ class Inbox(Repository):
         now = self._now()
         params = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease_seconds), "limit": limit,
                   "alive_since": alive_since(now)}
+        params["ids"] = list((await self._session.execute(_CLAIMABLE, params)).scalars())
+        if not params["ids"]:
+            return []
         found, misplaced = [], []
         for row in sorted(await self._session.execute(_CLAIM, params), key=lambda row: row.id):
             try:
@@ -126,7 +131,7 @@ class Inbox(Repository):
     async def let_go(self, lane: str, owner: str) -> int:
         """Release `owner`'s claims on a lane whose earlier update another process handles: that one
         takes them in turn. Return how many."""
-        return await self._affected(_LET_GO, {"lane": lane, "owner": owner})
+        return await self._affected(_LET_GO, {"lane_of_item": lane, "owner": owner})
 
     async def get(self, item_id: int) -> InboxItem | None:
         """One update, or None."""
