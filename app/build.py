@@ -25,6 +25,7 @@ from bot.delivery.losses import Losses
 from bot.heartbeat import Heartbeat, process_owner
 from bot.inbox import InboxProcessor
 from bot.limits import Limits
+from bot.lost_updates import ChildOf, LostUpdates
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.privacy import load_privacy
@@ -149,10 +150,25 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
 
         channels[ChannelName.VIBER] = ViberChannel(
             settings, transports[ChannelName.VIBER], db, engine, conversations, privacy.pseudonym)
+    lost = LostUpdates(engine, privacy.pseudonym, outbox, _children(channels))
     inbox = InboxProcessor(db, {name: channel.handle for name, channel in channels.items()},
-                           settings.inbox_max_attempts, metrics, owner=owner)
+                           settings.inbox_max_attempts, metrics, owner=owner, on_parked=lost.parked)
     return Service(settings, db, engine, outbox, conversations, casework, metrics, inbox, worker,
                    Sweeps(db, engine, outbox, settings), channels, Heartbeat(db, owner))
+
+
+def _children(channels: dict[ChannelName, Channel]) -> dict[str, ChildOf]:
+    """Each channel's reading of which child sent an update (a lost one is told to them)."""
+    found: dict[str, ChildOf] = {}
+    if ChannelName.TELEGRAM in channels:
+        from handlers.telegram.child import child_of
+
+        found[ChannelName.TELEGRAM] = child_of
+    if ChannelName.VIBER in channels:
+        from handlers.viber.convert import child_of as viber_child_of
+
+        found[ChannelName.VIBER] = viber_child_of
+    return found
 
 
 def _limits(settings: Settings, local: bool) -> Limits:
