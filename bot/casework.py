@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.outbox import Outbox
 from bot.permissions import CaseAction, may, roles_for
+from bot.reconnect import chats_of
 from bot.settings import Settings
 from bot.statistics.record import record_answer, record_case_change
 from dialogs.engine import Engine
@@ -93,11 +94,13 @@ class Casework:
                 raise Refused("operator.refused")
             changes, notice = {"status": ESCALATED}, "operator.notice.escalated"
         elif action is CaseAction.CONVERT:
-            if case.kind is not CaseKind.CONSULTATION or case.conversation_key is None:
+            chats = await chats_of(tx, case)
+            if case.kind is not CaseKind.CONSULTATION or not chats:
                 return case
             text = self.engine.say(case.language, "notice.convert_ask", case_number=case.number)
-            await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text,
-                                           self.engine.convert_buttons(case.language, case.number))
+            for chat in chats:
+                await self.outbox.say_to_child(tx, chat.channel, chat.conversation_key, text,
+                                               self.engine.convert_buttons(case.language, case.number))
             await tx.audit.add(case.id, actor.alias, actor.user_id, action.value)
             await self.outbox.notice(tx, case, "operator.notice.convert_asked")
             return case
@@ -123,7 +126,7 @@ class Casework:
     async def _tell_child(self, tx: Transaction, case: Case, action: CaseAction) -> None:
         # Status news goes only to a child who asked for an answer: a message from the bot could be
         # seen by someone the child fears, and they chose not to be contacted.
-        if not case.reply_wanted or case.conversation_key is None:
+        if not case.reply_wanted:
             return
         key = {CaseAction.TAKE: "notice.taken", CaseAction.ESCALATE: "notice.escalated",
                CaseAction.OUTCOME: "notice.closed"}.get(action)
@@ -131,7 +134,8 @@ class Casework:
             return
         text = self.engine.say(case.language, key, case_number=case.number)
         buttons = self.engine.rating_buttons(case.language, case.number) if action is CaseAction.OUTCOME else ()
-        await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text, buttons)
+        for chat in await chats_of(tx, case):  # every chat that proved the receipt code (bot/reconnect.py)
+            await self.outbox.say_to_child(tx, chat.channel, chat.conversation_key, text, buttons)
 
     async def answer_child(self, tx: Transaction, actor: Actor, case: Case, target: Target, text: str | None,
                            file: dict | None = None) -> str | None:
@@ -148,7 +152,8 @@ class Casework:
                 return "operator.notice.not_holder"
             if not case.reply_wanted:
                 return "operator.notice.no_reply"
-        if case.conversation_key is None:
+        chats = await chats_of(tx, case)
+        if not chats:
             return "operator.notice.forgotten"
         role = "police" if target is Target.POLICE else "counsellor"
         if file is not None:
@@ -161,7 +166,8 @@ class Casework:
         else:
             payload = {"text": self.engine.say(case.language, f"notice.{role}_says", text=text or "")}
             kind = Kind.STAFF_TEXT
-        await self.outbox.to_child(tx, case.channel, case.conversation_key, kind, payload, case_id=case.id)
+        for chat in chats:
+            await self.outbox.to_child(tx, chat.channel, chat.conversation_key, kind, payload, case_id=case.id)
         await tx.audit.add(case.id, actor.alias, actor.user_id, "answer", target.value)
         await record_answer(tx, case)  # statistics
         return None

@@ -3,7 +3,6 @@ be sent — in one transaction."""
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,10 +11,12 @@ from typing import Any
 from bot.flood import FloodGauge
 from bot.outbox import Outbox
 from bot.privacy import Privacy
+from bot.receipts import Receipts
+from bot.reconnect import Reconnection, chats_of
 from bot.statistics.record import record_checkin_answered, record_rating, record_submitted, record_turn
 from dialogs.actions import (
-    CaseSubmitted, ConvertCase, DeleteIncoming, FlagUrgent, Forget, Outcome, QuickExit, RateCase, ReceiptChecked,
-    ReceiptOutcome, Reconnect, RelayToCase, ServiceEvent, SubmitCase, SubmitRefused, UrgentReason, UrgentWithdrawn,
+    CaseSubmitted, ConvertCase, DeleteIncoming, Disown, FlagUrgent, Forget, Outcome, QuickExit, RateCase, ReceiptChecked,
+    Reconnect, RelayToCase, ServiceEvent, SubmitCase, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
 from dialogs.engine import Engine
 from dialogs.model import Context, EventKind, Incoming, NewsKind, OpenCase, Say, State
@@ -40,42 +41,13 @@ class Child:
     message_id: int | None = None  # the incoming message, for quick exit and image deletion
 
 
-class Receipts:
-    """Receipt codes: made for a new case, checked when a child types one (a few wrong tries a day).
-    Only a salted hash is stored. Kept apart so that the scheme can be replaced on its own."""
-
-    WORDS = 3
-    TRIES_PER_DAY = 5
-
-    def __init__(self, privacy: Privacy, engine: Engine) -> None:
-        self.privacy, self.engine = privacy, engine
-
-    def new(self, lang: str) -> tuple[str, str]:
-        """A new code in the child's language, and the hash to store."""
-        words = self.engine.say(lang, "receipt.words").split()
-        code = "-".join(secrets.choice(words) for _ in range(self.WORDS))
-        return code, self.privacy.secret_hash(_normalise(code))
-
-    async def check(self, tx: Transaction, code: str, failures: list[str]
-                    ) -> tuple[ReceiptOutcome, Case | None, tuple[str, ...]]:
-        """Whether the code opens an open case, and the days of wrong tries (today's only) afterwards.
-        Past the daily limit nothing is looked up: guessing must not be possible, even slowly."""
-        today = tx.now.date().isoformat()
-        failures = [day for day in failures if day == today]
-        if len(failures) >= self.TRIES_PER_DAY:
-            return ReceiptOutcome.TOO_MANY, None, tuple(failures)
-        case = await tx.cases.by_receipt(self.privacy.secret_hash(_normalise(code)))
-        if case is None or case.status in FINISHED:
-            return ReceiptOutcome.NOT_FOUND, None, tuple(failures + [today])
-        return ReceiptOutcome.FOUND, case, tuple(failures)
-
-
 class ConversationService:
     """Channel-agnostic: the Telegram, Viber and console adapters all call `handle`."""
 
     def __init__(self, engine: Engine, privacy: Privacy, outbox: Outbox, settings: Any) -> None:
         self.engine, self.privacy, self.outbox, self.settings = engine, privacy, outbox, settings
-        self.receipts = Receipts(privacy, engine)
+        self.receipts = Receipts(privacy, outbox, settings.receipt_wrong_codes_per_hour)
+        self.reconnection = Reconnection(engine, outbox)
         # Past the per-minute limit everything is still stored and relayed; only replies pause.
         self.flood = FloodGauge(settings.child_messages_per_minute)
 
@@ -136,7 +108,11 @@ class _Turn:
                 case SubmitCase():
                     state = await self._feed(state, await self._submit(action))
                 case Reconnect():
-                    state = await self._feed(state, await self._reconnect(action.code, state.receipt_failures))
+                    state = await self._feed(state, await self._reconnect(action.code))
+                case Disown():
+                    case = self._by_number(action.case_number)
+                    if case is not None:
+                        await self.service.reconnection.disown(self.tx, case, self.key)
                 case RelayToCase():
                     await self._relay(action)
                 case FlagUrgent():
@@ -186,7 +162,7 @@ class _Turn:
         settings, tx = self.service.settings, self.tx
         if await tx.conversations.count_report(self.key, tx.now.date().isoformat()) > settings.daily_report_cap:
             return SubmitRefused()
-        code, code_hash = self.service.receipts.new(action.language)
+        code, code_hash = self.service.receipts.new()
         answers = dict(action.answers, media=[media.to_dict() for media in action.media])
         for _ in range(20):
             number = "".join(secrets.choice("0123456789") for _ in range(CASE_NUMBER_DIGITS))
@@ -211,17 +187,14 @@ class _Turn:
         self.cases.append(OpenCaseNews(case, None, None))
         return CaseSubmitted(case.number, code)
 
-    async def _reconnect(self, code: str, failures: list[str]) -> ReceiptChecked:
-        outcome, case, failures_after = await self.service.receipts.check(self.tx, code, failures)
+    async def _reconnect(self, code: str) -> ReceiptChecked:
+        receipts, child = self.service.receipts, self.child
+        outcome, case = await receipts.check(self.tx, receipts.sender(child.channel, child.platform_id), code)
         if case is None:
-            return ReceiptChecked(outcome, None, failures_after)
-        if case.conversation_key == self.key:  # nothing changes for staff: they are not told anything
-            return ReceiptChecked(ReceiptOutcome.ALREADY_HERE, case.number, failures_after)
-        case = await self.tx.cases.update(case.id, conversation_key=self.key, channel=self.child.channel)
-        await self.tx.audit.add(case.id, "child", None, "reconnected")
-        await self.service.outbox.notice(self.tx, case, "operator.notice.reconnected", channel=self.child.channel)
+            return ReceiptChecked(outcome)
+        outcome = await self.service.reconnection.attach(self.tx, case, self.key, child.channel)
         self.cases = await self.tx.cases.open_with_news(self.key)
-        return ReceiptChecked(ReceiptOutcome.FOUND, case.number, failures_after)
+        return ReceiptChecked(outcome, case.number)
 
     async def _relay(self, action: RelayToCase) -> None:
         case = self._by_number(action.case_number)
@@ -250,6 +223,7 @@ class _Turn:
     async def _forget(self) -> None:
         self.forgotten = True
         cases = await self.tx.cases.detach_conversation(self.key)
+        joined = await self.tx.case_chats.delete_for_conversation(self.key)  # opened here with a receipt code
         # What waited unprocessed (parked) goes too; staff learn that something of theirs was never read.
         lost = await self.tx.inbox.forget_lane(self.service.privacy.inbox_lane(self.child.channel, self.child.platform_id))
         for case in cases:
@@ -257,8 +231,9 @@ class _Turn:
                 notice = "operator.notice.forgotten_unread" if lost else "operator.notice.forgotten"
                 await self.service.outbox.case_changed(self.tx, case, notice=notice)
             await self.tx.audit.add(case.id, "child", None, "forget")
-        await self.tx.case_messages.delete_for_cases([case.id for case in cases])
-        await self.tx.outbox.cancel_for_conversation(self.key)
+        theirs = [case.id for case in cases] + joined
+        await self.tx.case_messages.delete_for_cases(theirs)
+        await self.tx.outbox.forget_child(self.key, theirs)
         await self.tx.chat_messages.delete_for(self.key)
 
     async def _convert(self, action: ConvertCase) -> None:
@@ -276,7 +251,9 @@ class _Turn:
     async def _rate(self, action: RateCase) -> None:
         case = await (self.tx.cases.by_number(action.case_number) if action.case_number
                       else self.tx.cases.latest_for(self.key))
-        if case is not None and case.conversation_key == self.key and case.rating is None:
+        if case is None or case.rating is not None:
+            return
+        if self.key in {chat.conversation_key for chat in await chats_of(self.tx, case)}:  # a chat of the case
             await self.tx.cases.update(case.id, rating=action.score)
             await record_rating(self.tx, case, action.score)  # statistics
             engine = self.service.engine
@@ -292,7 +269,3 @@ def _open_case(news: OpenCaseNews) -> OpenCase:
     category = case.category or case.answers.get("link_kind")
     return OpenCase(case.number, case.status, case.reply_wanted, category, case.kind, kind, when.date())
 
-
-def _normalise(code: str) -> str:
-    """Receipt codes match whatever separators, spaces or capitals the child types."""
-    return "-".join(re.findall(r"\w+", code.lower()))

@@ -60,8 +60,12 @@ class Privacy:
         return hmac.new(self._pepper, message, hashlib.sha256).hexdigest()
 
     def secret_hash(self, text: str) -> str:
-        """A keyed hash for a secret the child holds (the receipt code)."""
+        """A keyed hash for a secret the child holds (the receipt words of cases sent before bot/receipts.py)."""
         return hmac.new(self._pepper, b"receipt:" + text.encode(), hashlib.sha256).hexdigest()
+
+    def derived(self, purpose: str) -> bytes:
+        """32 bytes derived from the pepper for one purpose (e.g. the receipt codes' salt): unknown without it."""
+        return hmac.new(self._pepper, b"derived:" + purpose.encode(), hashlib.sha256).digest()
 
     def inbox_lane(self, channel: str, chat_id: object) -> str:
         """The inbox lane of a chat: named by a keyed hash only. Adapters file updates under it, and

@@ -11,6 +11,8 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.outbox import Outbox
+from bot.receipts import RECEIPT_WINDOW
+from bot.reconnect import chats_of
 from bot.settings import Settings
 from bot.statistics.record import record
 from bot.statistics.report import post_last_week
@@ -46,6 +48,7 @@ class Sweeps:
             await tx.heartbeats.forget(tx.now - HOUSEKEEPING_AFTER)  # processes long gone
             # An update that could not be processed keeps its content no longer than anything else.
             await tx.inbox.wipe_parked(tx.now - timedelta(days=self.settings.retention_days))
+            await tx.receipt_failures.forget_before(tx.now - RECEIPT_WINDOW)  # a day's count is all they are for
         self.outbox.nudge()
 
     async def raise_unaccepted(self) -> None:
@@ -70,9 +73,11 @@ class Sweeps:
             for case in await tx.cases.checkins_due(tx.now):
                 if not await tx.cases.advance(case.id, "checkin_sent", False, True):
                     continue
-                if case.reply_wanted and case.conversation_key:
+                chats = await chats_of(tx, case) if case.reply_wanted else []
+                for chat in chats:  # every chat that proved the receipt code (bot/reconnect.py)
                     text = self.engine.say(case.language, "notice.checkin")
-                    await self.outbox.say_to_child(tx, case.channel, case.conversation_key, text)
+                    await self.outbox.say_to_child(tx, chat.channel, chat.conversation_key, text)
+                if chats:
                     await self.outbox.notice(tx, case, "operator.notice.checkin_sent")
                     await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 

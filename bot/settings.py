@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     draft_ttl_hours: int = Field(72, ge=1)
     daily_report_cap: int = Field(5, ge=1)
     child_messages_per_minute: int = Field(30, ge=1)
+    # Wrong receipt codes from everyone in an hour before receipt entry pauses (README, Security: receipts).
+    receipt_wrong_codes_per_hour: int = Field(30, ge=1)
     # Counts below this are published as "<N"; under 3 a count would single a child out (README, Statistics).
     stats_min_cell: int = Field(5, ge=3)
 

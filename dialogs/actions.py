@@ -72,6 +72,13 @@ class Reconnect:
 
 
 @dataclass(frozen=True, slots=True)
+class Disown:
+    """The child says it wasn't them who opened their report in another chat: that chat is cut off, staff alerted."""
+
+    case_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class RateCase:
     score: int
     case_number: str | None = None  # None: the child's latest case (buttons sent before numbers were added)
@@ -86,7 +93,7 @@ class ConvertCase:
 
 
 Action = (Say | SubmitCase | RelayToCase | FlagUrgent | UrgentWithdrawn | Forget | QuickExit | DeleteIncoming
-          | Reconnect | RateCase | ConvertCase)
+          | Reconnect | Disown | RateCase | ConvertCase)
 
 
 # -- results the service feeds back ------------------------------------------------------------------
@@ -106,17 +113,18 @@ class SubmitRefused:
 
 
 class ReceiptOutcome(StrEnum):
-    FOUND = "found"  # the case now belongs to this chat
+    FOUND = "found"  # this chat is now connected to the case too (its earlier chats were told)
     ALREADY_HERE = "already_here"  # the case already belonged to this chat
-    NOT_FOUND = "not_found"
-    TOO_MANY = "too_many"  # too many wrong codes today: not even checked
+    NOT_FOUND = "not_found"  # a wrong code: counted
+    CHECK_CODE = "check_code"  # not a code as we make them (a typo, its check digit fails): not counted
+    TOO_MANY = "too_many"  # too many wrong codes from this sender today: not even checked
+    PAUSED = "paused"  # too many wrong codes from everyone this hour: receipt entry pauses
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiptChecked:
     outcome: ReceiptOutcome
     case_number: str | None = None
-    failures: tuple[str, ...] = ()  # the service's count of wrong codes, kept in the state for it
 
 
 ServiceEvent = CaseSubmitted | SubmitRefused | ReceiptChecked

@@ -66,6 +66,10 @@ class Engine:
                              payload(OutsideButton.CONVERT, with_case(answer, case_number))),)
                      for answer in ("yes", "no"))
 
+    def not_me_buttons(self, lang: str, case_number: str) -> tuple[tuple[Button, ...], ...]:
+        """"That wasn't me", under the news that the report was opened in another chat."""
+        return ((Button(self.say(lang, "receipt.not_me"), payload(OutsideButton.NOT_ME, with_case("no", case_number))),),)
+
     def is_draft_step(self, step_id: str | None) -> bool:
         """Whether a child standing there is writing a report (what a draft's expiry moves them away from)."""
         return self.flows.is_writing(step_id)

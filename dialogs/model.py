@@ -34,6 +34,7 @@ class MediaKind(StrEnum):
     OTHER = "other"
 
 
+MAX_SCREENSHOTS = 10  # files one report keeps; more get a kind answer and are not kept (README, Security)
 IMAGE_KINDS = frozenset({MediaKind.PHOTO, MediaKind.VIDEO, MediaKind.DOCUMENT, MediaKind.ANIMATION})
 SPOKEN_KINDS = frozenset({MediaKind.VOICE, MediaKind.AUDIO})
 
@@ -131,7 +132,6 @@ class State:
     last_album: str | None = None  # an album is acknowledged once, not once per picture
     urgent: bool = False
     expired: bool = False  # the draft was deleted after DRAFT_TTL_HOURS; said once on return
-    receipt_failures: list[str] = field(default_factory=list)  # days of wrong receipt codes (the service's count)
 
     @property
     def has_draft(self) -> bool:

@@ -12,6 +12,7 @@ class OutsideButton(StrEnum):
 
     RATE = "rate"  # token "<score>" or "<score>:<case number>"
     CONVERT = "convert"  # token "yes" / "no", optionally ":<case number>"
+    NOT_ME = "notme"  # token "no:<case number>": "That wasn't me" (the report was opened in another chat)
 
 
 class Token(StrEnum):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dialogs.actions import (
-    CaseSubmitted, ConvertCase, DeleteIncoming, RateCase, ReceiptChecked, ReceiptOutcome, Reconnect, RelayToCase,
+    CaseSubmitted, ConvertCase, DeleteIncoming, Disown, RateCase, ReceiptChecked, ReceiptOutcome, Reconnect, RelayToCase,
     ServiceEvent, SubmitRefused, UrgentReason, UrgentWithdrawn,
 )
 from dialogs.content import InputKind, Step, StepKind
 from dialogs.links import looks_like_link
-from dialogs.model import DANGER_NOTE, IMAGE_KINDS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
+from dialogs.model import DANGER_NOTE, IMAGE_KINDS, MAX_SCREENSHOTS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
 from dialogs.moves import Moves
 from dialogs.payloads import RATINGS, OutsideButton, Token, parse_payload, split_case
 from dialogs.steps import DETOURS, BuiltinStep
@@ -80,7 +80,7 @@ class Turn(Moves):
         parsed = parse_payload(event.text)
         if parsed is None:
             self._old_button()
-        elif parsed[0] in (OutsideButton.RATE, OutsideButton.CONVERT):
+        elif parsed[0] in (OutsideButton.RATE, OutsideButton.CONVERT, OutsideButton.NOT_ME):
             self._on_outside_button(*parsed)
         else:
             source = self.content.steps.get(parsed[0])
@@ -128,6 +128,10 @@ class Turn(Moves):
                 and (self._open(number) if number else self.case is not None):
             self.actions.append(ConvertCase(value == "yes", number))
             self.go(BuiltinStep.CONVERT_ANSWERED)
+        elif namespace == OutsideButton.NOT_ME and value == "no" and number and self._open(number):
+            self.actions.append(Disown(number))
+            self.say("receipt.not_me_done", case_number=number)
+            self.go(BuiltinStep.MENU)
         else:
             self._old_button()
 
@@ -162,6 +166,12 @@ class Turn(Moves):
                 and media.kind in SPOKEN_KINDS and not step.validate:
             self.state.answers[step.field] = {"voice": media.to_dict()}
             self.go(step.next or BuiltinStep.MENU)
+        elif step is not None and step.kind is StepKind.QUESTION and step.field \
+                and step.input in (InputKind.MEDIA, InputKind.ANY) and len(self.state.media) >= MAX_SCREENSHOTS:
+            full = f"{media.group}|full" if media.group else None  # one kind word per album; none of it kept
+            if full is None or self.state.last_album != full:
+                self.say("screenshots.too_many", self.buttons_here(), count=MAX_SCREENSHOTS)
+            self.state.last_album = full
         elif step is not None and step.kind is StepKind.QUESTION and step.field \
                 and step.input in (InputKind.MEDIA, InputKind.ANY):
             self.state.media.append(media.to_dict())
@@ -203,12 +213,11 @@ class Turn(Moves):
             self._on_receipt(event)
 
     def _on_receipt(self, event: ReceiptChecked) -> None:
-        self.state.receipt_failures = list(event.failures)
-        if event.outcome is ReceiptOutcome.TOO_MANY:
-            self.say("receipt.too_many")
+        if event.outcome in (ReceiptOutcome.TOO_MANY, ReceiptOutcome.PAUSED):
+            self.say("receipt.too_many" if event.outcome is ReceiptOutcome.TOO_MANY else "receipt.paused")
             self.go(BuiltinStep.MENU)
-        elif event.outcome is ReceiptOutcome.NOT_FOUND or event.case_number is None:
-            self.say("receipt.bad")
+        elif event.outcome in (ReceiptOutcome.NOT_FOUND, ReceiptOutcome.CHECK_CODE) or event.case_number is None:
+            self.say("receipt.check_code" if event.outcome is ReceiptOutcome.CHECK_CODE else "receipt.bad")
             self.go(self.state.step or BuiltinStep.MENU, push=False)  # ask again
         else:
             self.state.case = event.case_number

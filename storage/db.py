@@ -22,6 +22,7 @@ from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
+from storage.repositories.receipts import CaseChats, ReceiptFailures
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
 from storage.sqlite import LOCK_WAIT_SECONDS, SQLiteConnection, on_file
@@ -36,8 +37,8 @@ class Transaction:
     """Repositories sharing one connection; all of it commits or none of it does."""
 
     __slots__ = (
-        "_after_commit", "_clock", "_on_commit", "audit", "case_messages", "cases", "chat_messages", "conversations", "heartbeats", "inbox",
-        "outbox", "staff", "stats",
+        "_after_commit", "_clock", "_on_commit", "audit", "case_chats", "case_messages", "cases", "chat_messages",
+        "conversations", "heartbeats", "inbox", "outbox", "receipt_failures", "staff", "stats",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
@@ -54,6 +55,8 @@ class Transaction:
         self.stats = Stats(ctx)
         self.chat_messages = ChatMessages(ctx)
         self.case_messages = CaseMessages(ctx)
+        self.case_chats = CaseChats(ctx)
+        self.receipt_failures = ReceiptFailures(ctx)
 
     @property
     def now(self) -> datetime:

@@ -213,6 +213,30 @@ class CaseMessageRow(Base):
     at: Mapped[datetime]
 
 
+class CaseChatRow(Base):
+    """A further chat that proved a case's receipt code (the case's own stays in cases.conversation_key)."""
+
+    __tablename__ = "case_chats"
+    __table_args__ = (Index(None, "case_id", "conversation_key", unique=True), NO_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int]
+    conversation_key: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class ReceiptFailureRow(Base):
+    """One wrong receipt code: who typed it (a keyed hash of their own, not the conversation's) and when."""
+
+    __tablename__ = "receipt_failures"
+    __table_args__ = (Index(None, "sender", "at"), NO_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a model (SQLAlchemy types `__table__` only as a FromClause)."""
     return cast(Table, model.__table__)

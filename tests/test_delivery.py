@@ -529,7 +529,7 @@ async def _erase_while_sending(db: Database, sender: FakeSender, worker: Deliver
     sending = asyncio.create_task(worker.run_once())
     await sender.started.setdefault(item_id, asyncio.Event()).wait()
     async with db.transaction() as tx:
-        assert await tx.outbox.cancel_for_conversation(child) == 1
+        assert await tx.outbox.forget_child(child) == 1
     sender.gates[item_id].set()
     assert await sending == 1
 

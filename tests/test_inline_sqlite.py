@@ -63,7 +63,7 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         seen.append(await tx.outbox.waiting_in_lane("c:k1"))
     async with transaction() as tx:
         first, second, third = (item.id for item in await tx.outbox.items())
-        seen.append(await tx.outbox.mark_sent(second, {"message_ids": [10, 11]}))
+        seen.append(await tx.outbox.mark_sent(second, {"message_ids": [10, 11]}, wipe=True))  # to a child
         seen.append(await tx.outbox.mark_sent(second, None))  # no longer pending: False
         seen.append(await tx.outbox.retry_later(third, START + timedelta(minutes=1), "network"))
         await tx.outbox.release(third)

@@ -142,7 +142,7 @@ async def test_a_receipt_code_typed_in_the_same_chat_tells_staff_nothing_false(a
     child = Child(app, tg, 1207)
     confirmation = await report(child)
     number = tg.topics(OPERATOR)[-1].name.split(" · ")[0]
-    code = re.search(r"(\w+-\w+-\w+)", confirmation.text).group(1)
+    code = re.search(r"(\d{3}(?: \d{3}){5})", confirmation.text).group(1)
     await child.send("/mycase")
     await child.press("mycase.enter_code")
     await child.send(code)

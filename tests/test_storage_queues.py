@@ -121,7 +121,7 @@ async def test_outbox_metrics_cancel_and_purge(db: Database, clock: FakeClock) -
         assert await tx.outbox.depth() == 3
         assert await tx.outbox.oldest_pending_age(clock.now) == 30
         assert await tx.outbox.pending_cards() == [5] and await tx.outbox.pending_cards("police") == []
-        assert await tx.outbox.cancel_for_conversation("k1") == 1
+        assert await tx.outbox.forget_child("k1") == 1
         cancelled = await tx.outbox.get(child)
         assert cancelled is not None and (cancelled.status, cancelled.payload) == (OutboxStatus.CANCELLED, {})
         await tx.outbox.mark_sent(card, None)
@@ -194,7 +194,7 @@ async def test_outbox_outcomes_touch_only_pending_items(db: Database, clock: Fak
         other = await tx.outbox.add("child", "telegram", "c:k2", "say", {"t": "x"}, conversation_key="k2")
     assert await claim(db) == [child, other]
     async with db.transaction() as tx:
-        assert await tx.outbox.cancel_for_conversation("k1") == 1  # the child erased their data meanwhile
+        assert await tx.outbox.forget_child("k1") == 1  # the child erased their data meanwhile
         later = clock.now + timedelta(seconds=5)
         assert not await tx.outbox.mark_sent(child, {"message_ids": [1]})
         assert not await tx.outbox.retry_later(child, later, "timeout")

@@ -53,7 +53,8 @@ class Recorder:
 
         async def record(tx: Transaction) -> bool:
             nonlocal followed
-            if not await tx.outbox.mark_sent(item.id, result):
+            # What a child was told is not kept once sent (their receipt code, an answer, the goodbye's address).
+            if not await tx.outbox.mark_sent(item.id, result, wipe=item.target is Target.CHILD):
                 return self._not_pending(item, "sent")
             if sent is not None:
                 await _remember_messages(tx, item, sent.message_ids)

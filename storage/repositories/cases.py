@@ -5,17 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, literal_column, or_, select, update
 
 from storage.errors import DuplicateNumber, NotFound
 from storage.inline_sqlite import prepared
-from storage.models import AuditRow, CaseMessageRow, CaseRow, table
+from storage.models import AuditRow, CaseChatRow, CaseMessageRow, CaseRow, table
 from storage.records import Case
 from storage.repositories.base import Repository
 from storage.values import FINISHED, KEEP, CaseKind, CaseStatus, Keep, Target
 
 T = table(CaseRow)
 A = table(AuditRow)
+CC = table(CaseChatRow)
 WRITABLE = frozenset(T.c.keys()) - {"id"}
 REQUIRED = frozenset({"number", "kind", "channel", "language", "country", "consent"})
 
@@ -32,9 +33,11 @@ _BY_OPERATOR_TOPIC = _newest_where(T.c.operator_topic_id == bindparam("topic_id"
 _BY_POLICE_TOPIC = _newest_where(T.c.police_topic_id == bindparam("topic_id"))
 _BY_RECEIPT = _newest_where(T.c.receipt_hash == bindparam("receipt_hash"))
 # Every step asks for the child's open case: the finished statuses are written into the SQL, since an
-# IN list of bound values is re-rendered on every execution.
+# IN list of bound values is re-rendered on every execution. A child's cases are those they sent and
+# those their chat opened with the receipt code (case_chats).
 _OF_CHILD_OPEN = (
-    T.c.conversation_key == bindparam("conversation_key"),
+    or_(T.c.conversation_key == bindparam("conversation_key"),
+        T.c.id.in_(select(CC.c.case_id).where(CC.c.conversation_key == bindparam("conversation_key")))),
     *(T.c.status != literal_column(f"'{status}'") for status in sorted(FINISHED)),
 )
 _OPEN_FOR = _newest_where(*_OF_CHILD_OPEN)
@@ -190,8 +193,10 @@ class Cases(Repository):
         return await self._many(T.c.status.in_(FINISHED), T.c.closed_at < when)
 
     async def delete(self, case_id: int) -> bool:
-        """Delete a case and its relayed-message links (audit and statistics stay); True if it existed."""
+        """Delete a case, its relayed-message links and its further chats (audit and statistics stay); True if
+        it existed."""
         await self._session.execute(delete(CaseMessageRow).where(CaseMessageRow.case_id == case_id))
+        await self._session.execute(delete(CC).where(CC.c.case_id == case_id))
         return await self._affected(delete(T).where(T.c.id == case_id)) > 0
 
     async def count_by_status(self) -> dict[str, int]:

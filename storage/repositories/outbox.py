@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement, Executable, Integer, Row, bindparam, case, delete, func, literal_column, select, update,
+    ColumnElement, Executable, Integer, Row, and_, bindparam, case, delete, func, literal_column, or_, select, update,
 )
 
 from storage.errors import Misplaced
@@ -26,7 +26,7 @@ PENDING = OutboxStatus.PENDING
 # use the index over pending items (ix_outbox_pending_lane), whose condition is this very text.
 WAITING = literal_column("'pending'")
 RELEASED = {"claimed_until": None, "claimed_by": None}
-WIPED = b""  # the payload of an item cancelled because the child erased their data: reads as {}
+WIPED = b""  # the payload of an item of a child who erased their data: reads as {}
 
 
 # The delivery path's statements, built once: SQLAlchemy then reuses their cache key and compiled form
@@ -70,6 +70,10 @@ _CLAIM = (
 _STILL_PENDING = update(T).where(_ITEM, T.c.status == PENDING)
 _MARK_SENT = prepared(_STILL_PENDING.values(
     status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), **RELEASED
+))
+# A message to a child is not kept once sent: what it said goes with the mark (README, Security).
+_MARK_SENT_WIPED = prepared(_STILL_PENDING.values(
+    status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), payload=WIPED, **RELEASED
 ))
 _RETRY_LATER = prepared(_STILL_PENDING.values(
     attempts=T.c.attempts + 1, next_attempt_at=bindparam("at", type_=T.c.next_attempt_at.type),
@@ -196,11 +200,12 @@ class Outbox(Repository):
         until = now + timedelta(seconds=lease_seconds)
         return [replace(item, claimed_until=until, claimed_by=owner) for item in items if item.id in won]
 
-    async def mark_sent(self, item_id: int, result: dict[str, Any] | None) -> bool:
-        """Record delivery and what the platform answered (ids of the bot's messages); False (and
-        nothing written) if the item is no longer pending."""
+    async def mark_sent(self, item_id: int, result: dict[str, Any] | None, wipe: bool = False) -> bool:
+        """Record delivery and what the platform answered (ids of the bot's messages), with `wipe` forgetting
+        its payload; False (and nothing written) if the item is no longer pending."""
         encoded = None if result is None else json.dumps(result, separators=(",", ":"))
-        return await self._changed(_MARK_SENT, {"item_id": item_id, "now": self._now(), "outcome": encoded})
+        statement = _MARK_SENT_WIPED if wipe else _MARK_SENT
+        return await self._changed(statement, {"item_id": item_id, "now": self._now(), "outcome": encoded})
 
     async def retry_later(self, item_id: int, at: datetime, error: str) -> bool:
         """Count a failed attempt, release the claim and try again at `at`; False if no longer pending."""
@@ -214,14 +219,16 @@ class Outbox(Repository):
         """Give the claim back without counting an attempt (e.g. on shutdown)."""
         await self._session.execute(_RELEASE, {"item_id": item_id})
 
-    async def cancel_for_conversation(self, conversation_key: str) -> int:
-        """Cancel pending messages to a child who erased their data, wiping their payloads; return how many."""
-        statement = (
-            update(T)
-            .where(T.c.conversation_key == conversation_key, T.c.target == Target.CHILD, T.c.status == PENDING)
-            .values(status=OutboxStatus.CANCELLED.value, payload=WIPED, **RELEASED)
-        )
-        return await self._affected(statement)
+    async def forget_child(self, conversation_key: str, case_ids: Collection[int] = ()) -> int:
+        """After /forget: messages to the child and theirs relayed to staff are cancelled if pending and
+        wiped whatever their status (nothing of theirs waits or stays readable); return how many were cancelled."""
+        theirs = and_(T.c.target == Target.CHILD, T.c.conversation_key == conversation_key)
+        if case_ids:
+            theirs = or_(theirs, and_(T.c.case_id.in_(list(case_ids)), T.c.kind == Kind.RELAY.value))
+        cancel = update(T).where(theirs, T.c.status == PENDING).values(status=OutboxStatus.CANCELLED.value, **RELEASED)
+        cancelled = await self._affected(cancel)
+        await self._affected(update(T).where(theirs).values(payload=WIPED))
+        return cancelled
 
     async def depth(self) -> int:
         """How many items are pending."""
@@ -261,11 +268,8 @@ class Outbox(Repository):
 
     async def items(self, case_id: int | None = None, status: str | None = None) -> list[OutboxItem]:
         """Items in id order, optionally of one case and/or one status (for tests and admin views)."""
-        where = []
-        if case_id is not None:
-            where.append(T.c.case_id == case_id)
-        if status is not None:
-            where.append(T.c.status == status)
+        where = [T.c.case_id == case_id] if case_id is not None else []
+        where += [T.c.status == status] if status is not None else []
         return await self._many(*where)
 
     async def _changed(self, statement: Executable, params: dict[str, Any]) -> bool:
