@@ -22,8 +22,10 @@ from bot.channel import Channel
 from bot.conversation import ConversationService
 from bot.delivery import AdminAlarm, Courier, DeliveryWorker
 from bot.delivery.losses import Losses
+from bot.heartbeat import Heartbeat, process_owner
 from bot.inbox import InboxProcessor
 from bot.limits import Limits
+from bot.lost_updates import ChildOf, LostUpdates
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.privacy import load_privacy
@@ -57,6 +59,7 @@ class Service:
     worker: DeliveryWorker
     sweeps: Sweeps
     channels: dict[ChannelName, Channel]
+    heartbeat: Heartbeat | None = None  # None only where no loops run (the console)
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -125,8 +128,9 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     notices = Outbox(staff_channel=staff_channel)
     courier = Courier(db, engine, transports, chats)
     staff_transport = transports.get(staff_channel)
+    owner = process_owner()  # the delivery worker's and the inbox's leases are this process's (bot/heartbeat.py)
     worker = DeliveryWorker(
-        db, {name: courier for name in transports}, _limits(settings, console is not None),
+        db, {name: courier for name in transports}, _limits(settings, console is not None), owner=owner,
         on_failed=Losses(notices, chats), metrics=metrics,
         on_chat_trouble=AdminAlarm(staff_transport, engine, settings.admin_ids) if staff_transport else None)
     outbox = Outbox(worker, staff_channel)
@@ -146,10 +150,25 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
 
         channels[ChannelName.VIBER] = ViberChannel(
             settings, transports[ChannelName.VIBER], db, engine, conversations, privacy.pseudonym)
+    lost = LostUpdates(engine, privacy.pseudonym, outbox, _children(channels))
     inbox = InboxProcessor(db, {name: channel.handle for name, channel in channels.items()},
-                           settings.inbox_max_attempts, metrics)
+                           settings.inbox_max_attempts, metrics, owner=owner, on_parked=lost.parked)
     return Service(settings, db, engine, outbox, conversations, casework, metrics, inbox, worker,
-                   Sweeps(db, engine, outbox, settings), channels)
+                   Sweeps(db, engine, outbox, settings), channels, Heartbeat(db, owner))
+
+
+def _children(channels: dict[ChannelName, Channel]) -> dict[str, ChildOf]:
+    """Each channel's reading of which child sent an update (a lost one is told to them)."""
+    found: dict[str, ChildOf] = {}
+    if ChannelName.TELEGRAM in channels:
+        from handlers.telegram.child import child_of
+
+        found[ChannelName.TELEGRAM] = child_of
+    if ChannelName.VIBER in channels:
+        from handlers.viber.convert import child_of as viber_child_of
+
+        found[ChannelName.VIBER] = viber_child_of
+    return found
 
 
 def _limits(settings: Settings, local: bool) -> Limits:

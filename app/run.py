@@ -17,9 +17,13 @@ log = logging.getLogger(__name__)
 async def serve(service: Service, stop: asyncio.Event) -> None:
     """Start every loop, wait for `stop`, then stop gracefully within a few seconds."""
     settings, channels = service.settings, list(service.channels.values())
-    worker_stop, loops_stop = asyncio.Event(), asyncio.Event()
+    worker_stop, loops_stop, beat_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
     for channel in channels:
         await channel.check()
+    heartbeat = service.heartbeat
+    if heartbeat is not None:  # before anything claims: on SQLite, what a killed process held is released
+        await heartbeat.start()
+        service.tasks.append(asyncio.create_task(heartbeat.run(beat_stop), name="heartbeat"))
     routes = [route for channel in channels for route in channel.routes(service.inbox)]
 
     def loops_alive() -> bool:
@@ -52,4 +56,7 @@ async def serve(service: Service, stop: asyncio.Event) -> None:
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(worker_task, timeout=1.0)
         await service.worker.flush(FLUSH_SECONDS)
+        beat_stop.set()  # beating until here: what the flush still sends stays this process's
+        if heartbeat is not None:
+            await heartbeat.gone()
         log.info("stopped")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import chaos
 from bench.children import Children
 from bench.database import scratch_database
 from bench.runner import Phase, bot_under_test, measure, warm_up
@@ -62,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "so both bots are measured under the same drift)")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo bot")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
+    chaos.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.children < 1 or (args.rate is not None and args.rate <= 0) or args.idle < 1 or args.rounds < 1:
         parser.error("--children, --rate, --idle and --rounds must be positive")
@@ -372,6 +374,8 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.chaos:
+        return chaos.main(args)
     from dialogs.content import ContentInvalid
 
     try:

@@ -8,6 +8,13 @@ earlier update of the same lane still waits, the raw update is stored in the inb
 (encrypted), and the processor hands it to its channel's handler later the same way. A failing item is retried with
 back-off, its lane waiting behind it to keep order, and parked after INBOX_MAX_ATTEMPTS with a log
 line and a metric.
+
+Several processes share the stored updates safely: a round claims pending rows with a lease
+(`Inbox.claim`: one statement, `FOR UPDATE SKIP LOCKED` on PostgreSQL), each is taken in hand inside
+its handling transaction only while it is still this process's and first of its lane (`Inbox.hold`),
+and marked done only by its claimant (`Inbox.mark_done` checks the owner: otherwise the whole
+transaction, the handler's effects included, rolls back). A lease of a process that stopped beating
+(bot/heartbeat.py) is free at once; one whose lane another process is working through is let go.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Awaitable, Callable, NamedTuple, Protocol
 
+from bot.heartbeat import process_owner
 from storage import ConcurrentUpdate, Database, InboxItem, Transaction
 
 log = logging.getLogger(__name__)
@@ -28,6 +36,8 @@ TOGETHER = 20  # new updates handled in one transaction at most (a failure redoe
 
 
 PARALLEL_LANES = 32
+LEASE_SECONDS = 60.0  # a claimed update is this process's for so long, unless its heartbeat stops first
+OnParked = Callable[[Transaction, InboxItem], Awaitable[None]]
 
 
 class Received(NamedTuple):
@@ -48,8 +58,10 @@ class InboxMetrics(Protocol):
 
 class InboxProcessor:
     def __init__(self, db: Database, handlers: dict[str, Handler], max_attempts: int,
-                 metrics: InboxMetrics | None = None) -> None:
+                 metrics: InboxMetrics | None = None, *, owner: str | None = None,
+                 lease_seconds: float = LEASE_SECONDS, on_parked: OnParked | None = None) -> None:
         self.db, self.handlers, self.max_attempts, self.metrics = db, handlers, max_attempts, metrics
+        self.owner, self.lease_seconds, self.on_parked = owner or process_owner(), lease_seconds, on_parked
         self.wake = asyncio.Event()
         self._retry_at: dict[int, float] = {}
         self._slots = asyncio.Semaphore(PARALLEL_LANES)
@@ -126,7 +138,7 @@ class InboxProcessor:
     async def run_once(self) -> int:
         """Handle what is pending now; returns how many items were handled."""
         async with self.db.transaction() as tx:
-            items = await tx.inbox.pending(BATCH)
+            items = await tx.inbox.claim(self.owner, BATCH, self.lease_seconds)
         lanes: dict[str, list[InboxItem]] = defaultdict(list)
         for item in items:
             lanes[item.lane].append(item)
@@ -148,10 +160,16 @@ class InboxProcessor:
         handler = self.handlers.get(item.channel)
         try:
             async with self.db.transaction() as tx:
+                if not await tx.inbox.hold(item.id, self.owner, self.lease_seconds):
+                    # Taken over, or an earlier update of its lane is another process's: that one
+                    # goes on with the lane.
+                    await tx.inbox.let_go(item.lane, self.owner)
+                    return False
                 if handler is not None:
                     await handler(tx, item.payload)
-                await tx.inbox.mark_done(item.id)
-        except ConcurrentUpdate:
+                if not await tx.inbox.mark_done(item.id, self.owner):
+                    raise _Lost  # rolls back the handler's effects too
+        except (ConcurrentUpdate, _Lost):
             # Another process changed this conversation first: read again and redo, at once.
             self._retry_at[item.id] = time.monotonic()
             return False
@@ -168,7 +186,9 @@ class InboxProcessor:
     async def _failed(self, item: InboxItem, error: Exception) -> bool:
         reason = type(error).__name__  # never the message: it could quote what a child wrote
         async with self.db.transaction() as tx:
-            parked = await tx.inbox.fail(item.id, reason, self.max_attempts)
+            parked = await tx.inbox.fail(item.id, reason, self.max_attempts, self.owner)
+        if parked and self.on_parked is not None:
+            await self._tell_parked(item)
         attempt = item.attempts + 1
         if parked:
             self._retry_at.pop(item.id, None)
@@ -181,6 +201,21 @@ class InboxProcessor:
         log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt},
                     exc_info=error)
         return False
+
+
+    async def _tell_parked(self, item: InboxItem) -> None:
+        """Nobody is left unaware: staff see a line in the case's topic, the child a kind request to
+        send it again (`on_parked`, in a transaction of its own: the park itself is committed)."""
+        assert self.on_parked is not None
+        try:
+            async with self.db.transaction() as tx:
+                await self.on_parked(tx, item)
+        except Exception as error:  # noqa: BLE001 — the park is logged and counted above either way
+            log.error("telling of a parked update failed", extra={"item": item.id, "reason": type(error).__name__})
+
+
+class _Lost(Exception):
+    """The update is no longer this process's: what was done with it is rolled back."""
 
 
 class _Queue(Exception):

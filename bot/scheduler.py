@@ -45,6 +45,7 @@ class Sweeps:
             await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
             await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)
             await tx.outbox.purge_sent(tx.now - HOUSEKEEPING_AFTER)
+            await tx.heartbeats.forget(tx.now - HOUSEKEEPING_AFTER)  # processes long gone
             # An update that could not be processed keeps its content no longer than anything else.
             await tx.inbox.wipe_parked(tx.now - timedelta(days=self.settings.retention_days))
             await tx.receipt_failures.forget_before(tx.now - RECEIPT_WINDOW)  # a day's count is all they are for

@@ -18,6 +18,7 @@ from storage.migrate import upgrade
 from storage.repositories.base import Context
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
+from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
@@ -37,7 +38,7 @@ class Transaction:
 
     __slots__ = (
         "_after_commit", "_clock", "_on_commit", "audit", "case_chats", "case_messages", "cases", "chat_messages",
-        "conversations", "inbox", "outbox", "receipt_failures", "staff", "stats",
+        "conversations", "heartbeats", "inbox", "outbox", "receipt_failures", "staff", "stats",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
@@ -48,6 +49,7 @@ class Transaction:
         self.cases = Cases(ctx)
         self.outbox = Outbox(ctx)
         self.inbox = Inbox(ctx)
+        self.heartbeats = Heartbeats(ctx)
         self.staff = Staff(ctx)
         self.audit = Audit(ctx)
         self.stats = Stats(ctx)

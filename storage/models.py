@@ -121,6 +121,18 @@ class InboxRow(Base):
     received_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # The process handling a stored update holds it until then (migration 0004): see storage/repositories/leases.py.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+
+
+class HeartbeatRow(Base):
+    """One row per running process (its delivery worker and inbox processor share it): when it last beat."""
+
+    __tablename__ = "heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[datetime]
 
 
 class StaffRow(Base):

@@ -113,6 +113,8 @@ class InboxItem:
     received_at: datetime
     done_at: datetime | None
     error: str | None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

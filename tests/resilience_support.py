@@ -28,6 +28,8 @@ class ScriptedTelegram(FakeTelegram):
         self._once: tuple[float, int, tuple[Any, ...], frozenset[str]] | None = None
         self._faulted: set[str] = set()
         self._params: dict[str, Any] = {}
+        self.holds: dict[str, tuple[Rule, asyncio.Event]] = {}
+        self.held: list[tuple[str, str, dict[str, Any]]] = []  # (hold name, method, params): calls caught
 
     def fail_once_each(self, rate: float, seed: int, codes: tuple[Any, ...] = (429, 500, "drop"),
                        methods: tuple[str, ...] = ()) -> None:
@@ -40,8 +42,29 @@ class ScriptedTelegram(FakeTelegram):
 
     async def _read_params(self, request: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         params, uploads = await super()._read_params(request)
+        method = request.match_info.get("method", "")
+        for name, (rule, released) in list(self.holds.items()):
+            if rule(method, params):  # kept waiting (a send in flight), then refused: never carried out
+                self.held.append((name, method, params))
+                self._bump()
+                await released.wait()
+                self.refused.append((name, method, params))
+                params = {**params, "__refused__": True}
         self._params = params  # read by _next_fault, which _handle calls with no await in between
         return params, uploads
+
+    def hold(self, name: str, method: str, **params: Any) -> None:
+        """Keep matching calls waiting, unanswered, until `release(name)`; then refuse them (500):
+        a send in flight that Telegram never carried out."""
+        def rule(called: str, given: dict[str, Any]) -> bool:
+            return called.lower() == method.lower() and all(_same(given.get(k), v) for k, v in params.items())
+        self.holds[name] = (rule, asyncio.Event())
+
+    def release(self, name: str) -> None:
+        self.holds.pop(name)[1].set()
+
+    def held_by(self, name: str) -> int:
+        return sum(1 for hold, _, _ in self.held if hold == name)
 
     def _next_fault(self, method: str) -> tuple[Any, ...] | None:
         p = self._params
@@ -81,6 +104,8 @@ class ScriptedTelegram(FakeTelegram):
         return sum(1 for rule, _, _ in self.refused if rule == name)
 
     def _check_limits(self, method: str, params: dict[str, Any]) -> None:
+        if params.get("__refused__"):
+            raise ApiError(500, "Internal Server Error")
         for name, rule in list(self.rules.items()):
             if rule(method, params):
                 self.refused.append((name, method, params))

@@ -111,7 +111,7 @@ def malformed() -> list[tuple[str, bytes]]:
     return [(what, body if isinstance(body, bytes) else body.encode()) for what, body in cases]
 
 
-async def test_every_malformed_signed_callback_gets_400_and_stores_nothing(world: World) -> None:
+async def test_every_malformed_signed_callback_gets_400_and_stores_nothing(world: World) -> None:  # noqa: F811 - the fixture
     answers = {what: (await world.post(body))[0] for what, body in malformed()}
     wrong = {what: status for what, status in answers.items() if status != 400}
     assert not wrong, f"{len(wrong)} of {len(answers)} malformed callbacks were not refused: {wrong}"

@@ -14,6 +14,7 @@ from storage import Database
 from tests.test_storage import *  # noqa: F403 - the shared tests and their fixtures
 from tests.test_storage_queues import *  # noqa: F403
 from tests.test_storage_records import *  # noqa: F403
+from tests.test_storage_leases import *  # noqa: F403
 
 POSTGRES_URL = os.environ.get("OBERIH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 

@@ -32,7 +32,9 @@ async def test_inbox_dedup_and_lifecycle(db: Database, clock: FakeClock) -> None
         assert await tx.inbox.depth() == 2
         assert await tx.inbox.last_external_id("telegram") == "1001"
         assert await tx.inbox.last_external_id("console") is None
-        await tx.inbox.mark_done(first)
+        assert not await tx.inbox.mark_done(first, "me")  # only by its claimant
+        assert [item.id for item in await tx.inbox.claim("me", 1, 60)] == [first]
+        assert await tx.inbox.mark_done(first, "me")
         done = await tx.inbox.get(first)
         assert done is not None and (done.status, done.payload, done.done_at) == (InboxStatus.DONE, None, START)
         assert [await tx.inbox.fail(second, "handler error", max_attempts=2) for _ in range(2)] == [False, True]

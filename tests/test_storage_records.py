@@ -134,8 +134,9 @@ async def test_prebuilt_inbox_statements(db: Database, clock: FakeClock) -> None
         ids = [await tx.inbox.add("telegram", str(n), f"lane{n}", {"n": n}) for n in range(3)]
         assert [item.id for item in await tx.inbox.pending(1)] == ids[:1]
         assert [item.id for item in await tx.inbox.pending(5)] == ids
+        assert [item.id for item in await tx.inbox.claim("me", 5, 60)] == ids
         clock.advance(seconds=3)
-        await tx.inbox.mark_done(ids[1])  # type: ignore[arg-type]
+        assert await tx.inbox.mark_done(ids[1], "me")  # type: ignore[arg-type]
         pending = [(i.id, i.lane, i.payload, i.status, i.attempts, i.received_at) for i in await tx.inbox.pending(2)]
         done = await tx.inbox.get(ids[1])  # type: ignore[arg-type]
     assert pending == [

@@ -69,3 +69,9 @@ async def _stop_spinner(bot: Bot, callback_id: str) -> None:
         await lean_api.answer_callback(bot, callback_id)
     except TelegramAPIError:
         pass  # the spinner stops by itself; nothing is lost
+
+
+def child_of(update: dict[str, Any]) -> Child | None:
+    """Who sent an update, if it was a child in their private chat (to tell them of one that was lost)."""
+    turn = child_turn(update)
+    return turn.child if turn is not None else None

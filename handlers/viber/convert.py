@@ -10,8 +10,10 @@ from typing import Any
 from viberbot.api import messages
 from viberbot.api.messages import FileMessage, PictureMessage, TextMessage, URLMessage, VideoMessage
 
+from bot.conversation import Child
 from dialogs.payloads import parse_payload
 from dialogs.model import EventKind, Incoming, MediaKind, MediaRef
+from storage import ChannelName
 
 UNSUPPORTED = {"sticker": MediaKind.STICKER, "location": MediaKind.LOCATION, "contact": MediaKind.CONTACT}
 MEDIA = ((PictureMessage, MediaKind.PHOTO), (VideoMessage, MediaKind.VIDEO), (FileMessage, MediaKind.DOCUMENT))
@@ -46,3 +48,11 @@ def text_event(text: str, language_hint: str | None = None) -> Incoming:
         command = text[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(text.strip()) > 1 else ""
         return Incoming(EventKind.COMMAND, text=command, language_hint=language_hint)
     return Incoming(EventKind.TEXT, text=text, language_hint=language_hint)
+
+
+def child_of(payload: dict[str, Any]) -> Child | None:
+    """Who sent a stored Viber event, if it was a child's message (to tell them of one that was lost)."""
+    if payload.get("event") != "message" or not payload.get("user_id"):
+        return None
+    user_id = payload["user_id"]
+    return Child(ChannelName.VIBER, user_id, {"viber_id": user_id})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
+from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
 from storage.repositories.outbox import Outbox
@@ -10,5 +11,5 @@ from storage.repositories.receipts import CaseChats, ReceiptFailures
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
 
-__all__ = ["Audit", "CaseChats", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Inbox", "Outbox",
-           "ReceiptFailures", "Staff", "Stats"]
+__all__ = ["Audit", "CaseChats", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Heartbeats", "Inbox",
+           "Outbox", "ReceiptFailures", "Staff", "Stats"]

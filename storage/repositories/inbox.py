@@ -1,7 +1,7 @@
 """The inbox: raw platform updates, deduplicated, kept sealed until processed."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
@@ -11,22 +11,45 @@ from storage.inline_sqlite import prepared
 from storage.models import InboxRow, table
 from storage.records import InboxItem
 from storage.repositories.base import Repository, clip, refused
+from storage.repositories.leases import alive_since, free_for
 from storage.values import InboxStatus
 
 T = table(InboxRow)
 
 # Every update is stored, fetched and marked done: those statements are built once, with bind parameters for
 # the values, so SQLAlchemy neither rebuilds nor re-hashes them on each call (bench/README.md, findings, item 3).
-_PENDING = prepared(
-    select(T).where(T.c.status == InboxStatus.PENDING).order_by(T.c.id).limit(bindparam("limit", type_=Integer))
+_NOW = bindparam("now", type_=T.c.received_at.type)
+_OWNER = bindparam("owner", type_=T.c.claimed_by.type)
+_UNTIL = bindparam("until", type_=T.c.claimed_until.type)
+_FREE = free_for(T, _NOW, _OWNER)
+# Claimed in two statements: the oldest pending rows free for `owner`, locked (PostgreSQL passes over
+# rows another process is claiming right now: SKIP LOCKED; SQLite has one writer at a time), then
+# leased to it. (In one statement, `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`, PostgreSQL may
+# run the subquery more than once and lease more than n rows.)
+_CLAIMABLE = (
+    select(T.c.id).where(T.c.status == InboxStatus.PENDING.value, _FREE).order_by(T.c.id)
+    .limit(bindparam("limit", type_=Integer)).with_for_update(skip_locked=True)
 )
+_CLAIM = (
+    update(T).where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.status == InboxStatus.PENDING.value, _FREE)
+    .values(claimed_by=_OWNER, claimed_until=_UNTIL).returning(*T.c)
+)
+_MINE = (T.c.id == bindparam("item_id")) & (T.c.status == InboxStatus.PENDING.value) & (T.c.claimed_by == _OWNER)
+_EARLIER = T.alias("earlier")
+_FIRST_IN_LANE = ~select(_EARLIER.c.id).where(
+    _EARLIER.c.lane == T.c.lane, _EARLIER.c.status == InboxStatus.PENDING.value, _EARLIER.c.id < T.c.id).exists()
+# Taken in hand: still this process's, and first of its lane (the row stays locked until the commit).
+_HOLD = update(T).where(_MINE, _FIRST_IN_LANE).values(claimed_until=_UNTIL)
+_LET_GO = update(T).where(T.c.lane == bindparam("lane_of_item"), T.c.status == InboxStatus.PENDING.value,
+                          T.c.claimed_by == _OWNER).values(claimed_by=None, claimed_until=None)
 _WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
 _ADD_DONE: dict[str, Any] = {}  # by dialect: see Inbox.add_done
 _MARK_DONE = prepared(
     update(T)
-    .where(T.c.id == bindparam("item_id"))
-    .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None)
+    .where(_MINE)  # only by its claimant: a row another process took over is not marked twice
+    .values(status=InboxStatus.DONE.value, payload=None, done_at=bindparam("done_at"), error=None,
+            claimed_by=None, claimed_until=None)
 )
 # What a parked row keeps once its content is wiped: counts and times, no content, no lane (a keyed hash of the chat).
 _WIPED = {"payload": None, "lane": "-"}
@@ -70,11 +93,19 @@ class Inbox(Repository):
         """True if an earlier update of this lane still waits (its successors must queue behind it)."""
         return (await self._session.execute(_WAITING_IN_LANE, {"lane": lane})).first() is not None
 
-    async def pending(self, limit: int) -> list[InboxItem]:
-        """The oldest pending updates, in arrival order. One whose payload was written for another row
-        (or altered) is parked at once, not returned: its lane moves on."""
+    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[InboxItem]:
+        """Lease to `owner` up to `limit` of the oldest pending updates free for it (unclaimed, its own,
+        or held by a process whose lease ran out or whose heartbeat stopped); return them in arrival
+        order. One whose payload was written for another row (or altered) is parked at once, not
+        returned: its lane moves on."""
+        now = self._now()
+        params = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease_seconds), "limit": limit,
+                  "alive_since": alive_since(now)}
+        params["ids"] = list((await self._session.execute(_CLAIMABLE, params)).scalars())
+        if not params["ids"]:
+            return []
         found, misplaced = [], []
-        for row in await self._session.execute(_PENDING, {"limit": limit}):
+        for row in sorted(await self._session.execute(_CLAIM, params), key=lambda row: row.id):
             try:
                 found.append(self._record(row))
             except Misplaced:
@@ -85,27 +116,49 @@ class Inbox(Repository):
             await self._session.execute(parked)
         return found
 
+    async def pending(self, limit: int) -> list[InboxItem]:
+        """The oldest pending updates, in arrival order, claimed or not (for tests and admin views)."""
+        statement = select(T).where(T.c.status == InboxStatus.PENDING.value).order_by(T.c.id).limit(limit)
+        return [self._record(row) for row in await self._session.execute(statement)]
+
+    async def hold(self, item_id: int, owner: str, lease_seconds: float) -> bool:
+        """Take a claimed update in hand for handling in this transaction: True if it is still
+        `owner`'s and pending, and no earlier update of its lane waits (its row then stays locked
+        until the commit, on PostgreSQL)."""
+        until = self._now() + timedelta(seconds=lease_seconds)
+        return await self._affected(_HOLD, {"item_id": item_id, "owner": owner, "until": until}) == 1
+
+    async def let_go(self, lane: str, owner: str) -> int:
+        """Release `owner`'s claims on a lane whose earlier update another process handles: that one
+        takes them in turn. Return how many."""
+        return await self._affected(_LET_GO, {"lane_of_item": lane, "owner": owner})
+
     async def get(self, item_id: int) -> InboxItem | None:
         """One update, or None."""
         row = (await self._session.execute(select(T).where(T.c.id == item_id))).one_or_none()
         return None if row is None else self._record(row)
 
-    async def mark_done(self, item_id: int) -> None:
-        """Processed: wipe the payload, keep the row for deduplication."""
-        await self._session.execute(_MARK_DONE, {"item_id": item_id, "done_at": self._now()})
+    async def mark_done(self, item_id: int, owner: str) -> bool:
+        """Processed: wipe the payload, keep the row for deduplication. Only by its claimant `owner`:
+        False, and nothing written, if the update is no longer pending and `owner`'s."""
+        params = {"item_id": item_id, "owner": owner, "done_at": self._now()}
+        return await self._affected(_MARK_DONE, params) == 1
 
-    async def fail(self, item_id: int, error: str, max_attempts: int) -> bool:
-        """Count a failed attempt; park the update after `max_attempts`. True if it is now parked."""
+    async def fail(self, item_id: int, error: str, max_attempts: int, owner: str | None = None) -> bool:
+        """Count a failed attempt (only if still `owner`'s, when given); park the update after
+        `max_attempts`. True if it is now parked."""
+        mine = T.c.id == item_id if owner is None else (T.c.id == item_id) & (T.c.claimed_by == owner)
         statement = (
             update(T)
-            .where(T.c.id == item_id)
+            .where(mine, T.c.status == InboxStatus.PENDING.value)
             .values(attempts=T.c.attempts + 1, error=clip(error))
             .returning(T.c.attempts)
         )
         attempts = (await self._session.execute(statement)).scalar_one_or_none()
         if attempts is None or attempts < max_attempts:
             return False
-        await self._session.execute(update(T).where(T.c.id == item_id).values(status=InboxStatus.PARKED.value))
+        parked = {"status": InboxStatus.PARKED.value, "claimed_by": None, "claimed_until": None}
+        await self._session.execute(update(T).where(T.c.id == item_id).values(**parked))
         return True
 
     async def last_external_id(self, channel: str) -> str | None:

@@ -16,6 +16,7 @@ from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, OutboxRow, table
 from storage.records import OutboxItem
 from storage.repositories.base import Repository, clip, refused
+from storage.repositories.leases import alive_since, free_for
 from storage.values import Kind, OutboxStatus, Priority, Target
 
 T = table(OutboxRow)
@@ -35,9 +36,9 @@ _OWNER = bindparam("owner", type_=T.c.claimed_by.type)
 _UNTIL = bindparam("until", type_=T.c.claimed_until.type)
 _ITEM = T.c.id == bindparam("item_id")
 _EARLIER = T.alias("earlier")
-# The item is free for the worker `owner`: nobody holds it, the holder's lease ran out (the worker
-# died), or `owner` holds it itself (queued leased to it, `add_leased`, but not started yet).
-_FREE = or_(T.c.claimed_until.is_(None), T.c.claimed_until < _NOW, T.c.claimed_by == _OWNER)
+# The item is free for the worker `owner`: nobody holds it, the holder's lease ran out or its heartbeat
+# stopped (leases.py), or `owner` holds it itself (queued leased to it, `add_leased`, not started yet).
+_FREE = free_for(T, _NOW, _OWNER)
 _READY = (
     # A child's sealed address comes along, so that the sender need not read the conversation.
     select(T, C.c.address)
@@ -165,7 +166,7 @@ class Outbox(Repository):
         """Up to `limit` due items free for `owner` (unclaimed, or leased to `owner` itself) and not in
         `busy` (its sends in flight), only the first pending item of each lane, by priority then id;
         each child's item with the child's address. Nothing is claimed: see `claim`."""
-        params = {"now": now, "limit": limit, "owner": owner, "busy": list(busy)}
+        params = {"now": now, "limit": limit, "owner": owner, "busy": list(busy), "alive_since": alive_since(now)}
         found, misplaced = [], []
         for row in await self._session.execute(_READY, params):
             try:
@@ -189,7 +190,7 @@ class Outbox(Repository):
         if not ids:
             return set()
         until = now + timedelta(seconds=lease_seconds)
-        params = {"ids": ids, "now": now, "until": until, "owner": owner}
+        params = {"ids": ids, "now": now, "until": until, "owner": owner, "alive_since": alive_since(now)}
         return set((await self._session.execute(_CLAIM, params)).scalars().all())
 
     async def claim_ready(self, now: datetime, owner: str, limit: int, lease_seconds: float) -> list[OutboxItem]:
