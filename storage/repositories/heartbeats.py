@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from storage.inline_sqlite import prepared
 from storage.models import InboxRow, OutboxRow, table
 from storage.repositories.base import Repository
 from storage.repositories.leases import H, alive_since
@@ -27,8 +26,8 @@ class Heartbeats(Repository):
         statement = _BEAT.get(self._ctx.dialect)
         if statement is None:
             insert = self._insert(H).values(owner=bindparam("owner"), beat_at=bindparam("now", type_=H.c.beat_at.type))
-            statement = _BEAT[self._ctx.dialect] = prepared(
-                insert.on_conflict_do_update(index_elements=["owner"], set_={"beat_at": insert.excluded.beat_at}))
+            statement = _BEAT[self._ctx.dialect] = insert.on_conflict_do_update(
+                index_elements=["owner"], set_={"beat_at": insert.excluded.beat_at})
         await self._session.execute(statement, {"owner": owner, "now": self._now()})
 
     async def gone(self, owner: str) -> None:
