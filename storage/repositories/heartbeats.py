@@ -1,7 +1,7 @@
 """The `heartbeats` table: which processes are alive, and the release of leases held by others."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -48,6 +48,16 @@ class Heartbeats(Repository):
                                            rows.c.claimed_by != owner)
             released += await self._affected(statement.values(**_RELEASED))
         return released
+
+    async def take_turn(self, job: str, every: timedelta) -> bool:
+        """A periodic job's turn, taken by one process per `every` across all of them: True for the
+        first caller since the job last ran that long ago (its row: owner "turn:<job>", beat_at when
+        it last ran); False for any other, which leaves the job alone."""
+        name = f"turn:{job}"
+        await self._insert_new(H, {"owner": name, "beat_at": GONE}, ["owner"], H.c.owner)
+        now = self._now()
+        statement = update(H).where(H.c.owner == name, H.c.beat_at <= now - every).values(beat_at=now)
+        return await self._affected(statement) == 1
 
     async def forget(self, before: datetime) -> int:
         """Delete the rows of processes silent since before `before` (their leases ran out long ago)."""
