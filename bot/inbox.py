@@ -10,7 +10,7 @@ back-off, its lane waiting behind it to keep order, and parked after INBOX_MAX_A
 line and a metric.
 
 Several processes share the stored updates safely: a round claims pending rows with a lease
-(`Inbox.claim`: one statement, `FOR UPDATE SKIP LOCKED` on PostgreSQL), each is taken in hand inside
+(`Inbox.claim`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, then one UPDATE that leases them), each is taken in hand inside
 its handling transaction only while it is still this process's and first of its lane (`Inbox.hold`),
 and marked done only by its claimant (`Inbox.mark_done` checks the owner: otherwise the whole
 transaction, the handler's effects included, rolls back). A lease of a process that stopped beating
@@ -170,7 +170,8 @@ class InboxProcessor:
                 if not await tx.inbox.mark_done(item.id, self.owner):
                     raise _Lost  # rolls back the handler's effects too
         except (ConcurrentUpdate, _Lost):
-            # Another process changed this conversation first: read again and redo, at once.
+            # Another process changed this conversation first (read again and redo, at once), or took
+            # the update over (the next claim does not return it).
             self._retry_at[item.id] = time.monotonic()
             return False
         except Exception as error:  # noqa: BLE001 — any handler failure is retried, then parked visibly
@@ -201,7 +202,6 @@ class InboxProcessor:
         log.warning("inbox item failed, will retry", extra={"item": item.id, "reason": reason, "attempt": attempt},
                     exc_info=error)
         return False
-
 
     async def _tell_parked(self, item: InboxItem) -> None:
         """Nobody is left unaware: staff see a line in the case's topic, the child a kind request to

@@ -24,6 +24,7 @@ from storage import ConcurrentUpdate, Conversation, Database, StatEvent, Target,
 log = logging.getLogger(__name__)
 HOUSEKEEPING_AFTER = timedelta(hours=48)  # dedup of updates and quick-exit message ids need 48 hours
 SWEEP_LIMIT = 500
+DIGEST_EVERY = timedelta(seconds=50)  # "a minute", with room for the scheduler's jitter
 
 
 class Sweeps:
@@ -82,10 +83,12 @@ class Sweeps:
                     await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 
     async def digest(self) -> None:
-        """When new cards outrun the group limit, staff get one line a minute naming who waits."""
+        """When new cards outrun the group limit, staff get one line a minute naming who waits (one
+        line however many processes sweep: the minute's turn is taken once)."""
         async with self.db.transaction() as tx:
             waiting = await tx.outbox.pending_cards()
-            if len(waiting) <= self.settings.rate_group_per_minute:
+            if len(waiting) <= self.settings.rate_group_per_minute or not await tx.heartbeats.take_turn(
+                    "digest", DIGEST_EVERY):
                 return
             numbers = [case.number for case in [await tx.cases.get(case_id) for case_id in waiting[:50]] if case]
             await self.outbox.general(tx, "operator.digest", count=len(waiting), numbers=", ".join(numbers))

@@ -40,7 +40,8 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         seen.append(await tx.inbox.add("telegram", "2", "c:k2", {"message": {"text": "hi"}}))
         seen.append(await tx.inbox.waiting_in_lane("c:k2"))
         seen.append(await tx.inbox.pending(10))
-        await tx.inbox.mark_done(seen[-3])
+        seen.append(await tx.inbox.claim("me", 10, 60))
+        seen.append(await tx.inbox.mark_done(seen[-4], "me"))
         seen.append(await tx.conversations.save("k1", "telegram", {"step": "start"}, {"chat_id": 5}))
         conversation = await tx.conversations.get("k1")
         assert conversation is not None

@@ -211,9 +211,9 @@ async def test_an_update_moved_to_another_row_is_parked_and_its_lane_goes_on(db:
         third = await tx.inbox.add("telegram", "3", "tg:b", {"message": {"text": "again"}})
     await raw(db, f"UPDATE inbox SET payload = (SELECT payload FROM inbox WHERE id = {first}) WHERE id = {second}")
     async with db.transaction() as tx:
-        assert [item.id for item in await tx.inbox.pending(10)] == [first, third]
+        assert [item.id for item in await tx.inbox.claim("me", 10, 60)] == [first, third]
     async with db.transaction() as tx:
-        assert [item.id for item in await tx.inbox.pending(10)] == [first, third]
+        assert [item.id for item in await tx.inbox.claim("me", 10, 60)] == [first, third]
         with pytest.raises(Misplaced):
             await tx.inbox.get(second)
     assert await raw(db, f"SELECT status, error FROM inbox WHERE id = {second}") == [("parked", "Misplaced")]

@@ -385,3 +385,29 @@ async def test_two_processes_expiring_drafts_together_both_finish_their_hourly_s
         await other_db.close()
     assert all(s.expired and not s.has_draft for s in states)
     assert [type(r).__name__ for r in results if r is not None] == []
+
+
+async def test_two_processes_post_one_digest_line_a_minute(store, clock, tmp_path):
+    """When cards outrun the group limit, every process sweeps, and still one line a minute is posted."""
+    database, sweeps = store
+    other_db = Database(sweeps.settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
+    await other_db.start()
+    try:
+        other = Sweeps(other_db, sweeps.engine, Outbox(), sweeps.settings)
+        async with database.transaction() as tx:
+            for n in range(int(sweeps.settings.rate_group_per_minute) + 1):
+                case = await tx.cases.create(number=f"5{n:05}", kind="report", channel="telegram", language="en",
+                                             country="UA", consent="counsellor", answers={"what": "x"})
+                await Outbox().case_card(tx, case)
+
+        async def lines() -> int:
+            async with database.transaction() as tx:
+                return sum(1 for item in await tx.outbox.items() if item.kind == Kind.GENERAL)
+
+        await asyncio.gather(sweeps.digest(), other.digest())
+        assert await lines() == 1
+        clock.advance(seconds=60)
+        await asyncio.gather(sweeps.digest(), other.digest())
+        assert await lines() == 2
+    finally:
+        await other_db.close()

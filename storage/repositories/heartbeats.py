@@ -1,12 +1,11 @@
 """The `heartbeats` table: which processes are alive, and the release of leases held by others."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from storage.inline_sqlite import prepared
 from storage.models import InboxRow, OutboxRow, table
 from storage.repositories.base import Repository
 from storage.repositories.leases import H, alive_since
@@ -27,8 +26,8 @@ class Heartbeats(Repository):
         statement = _BEAT.get(self._ctx.dialect)
         if statement is None:
             insert = self._insert(H).values(owner=bindparam("owner"), beat_at=bindparam("now", type_=H.c.beat_at.type))
-            statement = _BEAT[self._ctx.dialect] = prepared(
-                insert.on_conflict_do_update(index_elements=["owner"], set_={"beat_at": insert.excluded.beat_at}))
+            statement = _BEAT[self._ctx.dialect] = insert.on_conflict_do_update(
+                index_elements=["owner"], set_={"beat_at": insert.excluded.beat_at})
         await self._session.execute(statement, {"owner": owner, "now": self._now()})
 
     async def gone(self, owner: str) -> None:
@@ -49,6 +48,16 @@ class Heartbeats(Repository):
                                            rows.c.claimed_by != owner)
             released += await self._affected(statement.values(**_RELEASED))
         return released
+
+    async def take_turn(self, job: str, every: timedelta) -> bool:
+        """A periodic job's turn, taken by one process per `every` across all of them: True for the
+        first caller since the job last ran that long ago (its row: owner "turn:<job>", beat_at when
+        it last ran); False for any other, which leaves the job alone."""
+        name = f"turn:{job}"
+        await self._insert_new(H, {"owner": name, "beat_at": GONE}, ["owner"], H.c.owner)
+        now = self._now()
+        statement = update(H).where(H.c.owner == name, H.c.beat_at <= now - every).values(beat_at=now)
+        return await self._affected(statement) == 1
 
     async def forget(self, before: datetime) -> int:
         """Delete the rows of processes silent since before `before` (their leases ran out long ago)."""
