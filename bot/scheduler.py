@@ -61,7 +61,7 @@ class Sweeps:
                             await self.outbox.notice(tx, case, "operator.notice.sla", minutes=waited)
                         else:
                             await self.outbox.general(tx, "operator.notice.sla_admins", case_number=case.number,
-                                                      minutes=waited)
+                                                      minutes=waited, chat_region=case.region)  # the case's chat
 
     async def check_in(self) -> None:
         """A child who asked for an answer gets one gentle check-in after CHECKIN_DAYS."""
@@ -124,7 +124,7 @@ class Sweeps:
                 for target in (Target.OPERATOR, Target.POLICE):
                     topic = case.topic(target).topic_id
                     if topic is not None:
-                        await self.outbox.delete_topic(tx, target, topic)
+                        await self.outbox.delete_topic(tx, target, topic, case.region)
                 log.info("case purged", extra={"case": case.number})
 
 

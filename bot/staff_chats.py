@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from storage import Target
+from storage import Case, Target, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ChatPlace:
     @property
     def setting(self) -> str:
         name = "OPERATOR" if self.target is Target.OPERATOR else "POLICE"
-        return f"{name}_CHAT_ID" if self.region is None else f"{name}_CHATS ({self.region})"
+        return f"{name}_CHAT_ID" if self.region is None else f"{name}_CHATS: {self.region}"
 
 
 @dataclass(slots=True)
@@ -103,3 +103,12 @@ def staff_lane(target: Target, what: int | str, route: str | None = None) -> str
 def route_of(lane: str) -> str | None:
     """The region whose own chat a staff lane goes to (None: the default chat)."""
     return lane.split(":", 1)[0].partition("@")[2] or None
+
+
+async def topic_case(tx: Transaction, place: ChatPlace, chats: StaffChats, topic_id: int) -> Case | None:
+    """The case whose topic `topic_id` is in the chat `place`: every forum numbers its topics on its own,
+    so a case counts only when its items are routed to this very chat."""
+    for case in await tx.cases.with_topic(place.target, topic_id):
+        if chats.route(place.target, case.region) == place.region:
+            return case
+    return None
