@@ -123,3 +123,13 @@ async def test_the_start_check_names_the_region_of_a_wrong_chat(tmp_path, tg):
 def test_an_unknown_region_or_a_malformed_pair_stops_the_start_with_a_sentence_naming_it(tmp_path, tg, value, named):
     with pytest.raises(SettingsError, match=f"OPERATOR_CHATS.*{named}"):
         bot_settings(tmp_path, tg, operator_chats=value)
+
+
+async def test_statistics_count_cases_by_the_region_the_child_named(regional, tg):
+    await report_from(Child(regional, tg, 651), "Kyiv")
+    await report_from(Child(regional, tg, 652), "region.unsaid")
+    async with regional.db.transaction() as tx:
+        counts = await tx.stats.between(tx.now.date(), tx.now.date())
+    submitted = sorted(str(c.region) for c in counts if c.event == "case_submitted" for _ in range(c.count))
+    begun = sorted(str(c.region) for c in counts if c.event == "report_begun" for _ in range(c.count))
+    assert submitted == begun == ["None", "kyiv"]  # "rather not say" counts as not said
