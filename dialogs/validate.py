@@ -20,7 +20,8 @@ LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
-               "count", "numbers", "score", "link", "period", "cases", "kind", "news", "date", "channel", "region"}
+               "count", "numbers", "score", "link", "period", "cases", "kind", "news", "date", "channel", "region",
+               "sla", "urgent", "late", "holder"}
 LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 VALIDATORS = {"link"}
 

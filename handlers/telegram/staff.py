@@ -15,6 +15,7 @@ from bot.permissions import CaseAction
 from bot.staff_chats import ChatPlace, StaffChats, topic_case
 from dialogs.engine import Engine
 from handlers.telegram.convert import media_ref
+from handlers.telegram.regions import on_queue, on_transfer
 from handlers.telegram.transport import markup
 from storage import Case, Role, Target, Transaction
 
@@ -241,6 +242,8 @@ def staff_router() -> Router:
     router.message.register(on_audit, Command("audit"))
     router.message.register(on_reload, Command("reload"))
     router.message.register(on_prepared, Command("canned", "tip"))
+    router.message.register(on_transfer, Command("transfer"))  # handlers/telegram/regions.py
+    router.message.register(on_queue, Command("queue"))
     router.edited_message.register(on_staff_edit)
     router.message.register(on_topic_message)
     return router

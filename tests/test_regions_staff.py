@@ -1,0 +1,103 @@
+"""/transfer moves a case to another region's chat (card, summary, the old topic told and closed, the
+child undisturbed, the audit log); /queue lists a chat's open cases; every bad request changes nothing."""
+from __future__ import annotations
+
+import pytest
+
+from storage import Target
+from tests.fakes.telegram_api import FakeTelegram
+from tests.support import ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, running_bot
+from tests.test_regions_routing import CHATS, KYIV, LVIV, report_from
+
+
+@pytest.fixture
+async def world(tmp_path, tg):
+    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators")):
+        tg.add_group(chat, title, is_forum=True)
+    async with running_bot(bot_settings(tmp_path, tg, operator_chats=CHATS)) as app:
+        admin = Staff(app, tg, ADMIN, "Ada", chat=KYIV)
+        oksana = Staff(app, tg, 800021, "Oksana", chat=KYIV)
+        ivan = Staff(app, tg, 800022, "Ivan", chat=KYIV)
+        await grant(admin, oksana, "counsellor")
+        await grant(admin, ivan, "counsellor")
+        child = Child(app, tg, 661)
+        await report_from(child, "Kyiv", "Kyiv: they post mean comments")
+        await oksana.press(card_of(tg, KYIV), "operator.button.take")
+        topic = tg.topics(KYIV)[-1].thread_id
+        await oksana.write("Hello, I'm here. Are you safe?", thread_id=topic)
+        await child.send("Yes, at home")
+        yield app, admin, oksana, ivan, child, topic
+
+
+def bot_lines(tg: FakeTelegram, chat: int, thread: int | None = None) -> list[str]:
+    return [m.text or "" for m in tg.messages_in(chat, thread) if m.from_bot]
+
+
+async def case_now(app):
+    async with app.db.transaction() as tx:
+        case = (await tx.cases.in_progress())[0]
+        return case, await tx.audit.for_case(case.id)
+
+
+async def test_a_transfer_opens_the_case_in_the_other_regions_chat_and_closes_the_old_topic(world, tg):
+    app, admin, oksana, ivan, child, topic = world
+    said_to_child = len(child.inbox)
+    await oksana.write("/transfer lviv", thread_id=topic)
+    new_topic = tg.topics(LVIV)[-1]
+    lines = bot_lines(tg, LVIV, new_topic.thread_id)
+    assert "Kyiv: they post mean comments" in lines[0] and "Region: Lviv" in lines[0]  # the card
+    arrived = next(line for line in lines if line.startswith("⬅️"))
+    assert "Kyiv" in arrived and "Oksana" in arrived and "take" in arrived
+    assert app.engine.say("en", "operator.transfer.child_messages", count=1) in arrived
+    assert "Yes, at home" not in arrived and "Are you safe" not in arrived  # no words kept (rule 4)
+    old = [t for t in tg.topics(KYIV) if t.thread_id == topic][0]
+    assert old.closed and any(line.startswith("➡️") and "Lviv" in line for line in bot_lines(tg, KYIV, topic))
+    assert len(child.inbox) == said_to_child  # the child is not disturbed
+    case, audit = await case_now(app)
+    assert case.region == "lviv" and case.topic(Target.OPERATOR).topic_id == new_topic.thread_id
+    assert [(e.actor_alias, e.detail) for e in audit if e.action == "transfer"] == [("Oksana", "kyiv → lviv")]
+    await child.send("Are you still there?")
+    assert any("Are you still there?" in (m.text or "") for m in tg.messages_in(LVIV, new_topic.thread_id))
+    assert not any("Are you still there?" in (m.text or "") for m in tg.messages_in(KYIV))
+
+
+@pytest.mark.parametrize("who, command, says", [
+    ("oksana", "/transfer odesa", "There is no region 'odesa'"),
+    ("oksana", "/transfer kyiv", "already in Kyiv's chat"),
+    ("oksana", "/transfer vinnytsia", "Vinnytsia has no operator chat of its own"),
+    ("oksana", "/transfer", "Write /transfer and a region's key"),
+    ("ivan", "/transfer lviv", "Only the case's holder, a moderator or an admin"),
+])
+async def test_a_transfer_that_cannot_be_gets_a_clear_answer_and_changes_nothing(world, tg, who, command, says):
+    app, admin, oksana, ivan, child, topic = world
+    before, _ = await case_now(app)
+    await {"oksana": oksana, "ivan": ivan}[who].write(command, thread_id=topic)
+    assert says in bot_lines(tg, KYIV, topic)[-1]
+    after, audit = await case_now(app)
+    assert after == before and not tg.topics(LVIV) and "transfer" not in [e.action for e in audit]
+
+
+async def test_the_queue_lists_a_chats_cases_urgent_first_with_aliases_only(world, tg):
+    app, admin, oksana, ivan, child, topic = world
+    await report_from(Child(app, tg, 662), "Kyiv", "Second: they post mean comments")
+    await report_from(Child(app, tg, 663), "region.unsaid", "Elsewhere: they post mean comments")
+    admin_default = Staff(app, tg, ADMIN, "Ada", chat=OPERATOR)
+    moderator = Staff(app, tg, 800023, "Mira", chat=KYIV)
+    await grant(admin, moderator, "moderator")
+    await moderator.write("/queue")
+    queue = bot_lines(tg, KYIV)[-1]
+    kyiv_numbers = [t.name.split(" · ")[0] for t in tg.topics(KYIV)]
+    assert "Waiting for moderation (1):" in queue and "Being worked on (1):" in queue
+    assert all(number in queue for number in kyiv_numbers) and "Oksana" in queue and "SLA 60 min" in queue
+    assert tg.topics(OPERATOR)[-1].name.split(" · ")[0] not in queue  # another chat's case
+    assert "Marta" not in queue and "661" not in queue  # aliases only, nothing of the children
+    await admin_default.write("/queue")
+    assert tg.topics(OPERATOR)[-1].name.split(" · ")[0] in bot_lines(tg, OPERATOR)[-1]
+
+
+async def test_the_queue_is_refused_to_others_and_asked_for_in_general_only(world, tg):
+    app, admin, oksana, ivan, child, topic = world
+    await oksana.write("/queue")
+    assert bot_lines(tg, KYIV)[-1] == app.engine.say("en", "operator.queue.refused")
+    await admin.write("/queue", thread_id=topic)
+    assert bot_lines(tg, KYIV, topic)[-1] == app.engine.say("en", "operator.queue.general_only")
