@@ -3,6 +3,10 @@ the default chat; staff in every configured chat are heard, each chat's topics a
 Bot API with several forum groups)."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
+
 import pytest
 
 from app.build import build
@@ -25,8 +29,20 @@ async def press_label(child: Child, label: str) -> None:
     await settled(child.app, child.tg)
 
 
-async def report_from(child: Child, where: str | None, what: str = "They post mean comments under my photos.") -> None:
-    """A report; `where`: the region's button label, or a text key (elsewhere / unsaid)."""
+async def until(tg: FakeTelegram, check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait for what `check` looks for (where the bot cannot settle: a card that waits)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "never happened"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tg._changed.wait(), 0.05)
+
+
+async def report_from(child: Child, where: str | None, what: str = "They post mean comments under my photos.",
+                      last: str = "reply.yes") -> None:
+    """A report; `where`: the region's button label, or a text key (elsewhere / unsaid); `last`: the
+    last button pressed and settled (the caller presses the rest)."""
     await child.send("/start")
     await child.press("menu.report")
     if where is not None:
@@ -36,6 +52,8 @@ async def report_from(child: Child, where: str | None, what: str = "They post me
     for key in ("platform.instagram", "when.week", "answer.yes", "who.known", "who.peer", "age.middle",
                 "screenshots.done", "summary.correct", "consent.counsellor", "reply.yes"):
         await child.press(key)
+        if key == last:
+            return
 
 
 def cards_in(tg: FakeTelegram, chat: int) -> list[str]:
@@ -133,3 +151,28 @@ async def test_statistics_count_cases_by_the_region_the_child_named(regional, tg
     submitted = sorted(str(c.region) for c in counts if c.event == "case_submitted" for _ in range(c.count))
     begun = sorted(str(c.region) for c in counts if c.event == "report_begun" for _ in range(c.count))
     assert submitted == begun == ["None", "kyiv"]  # "rather not say" counts as not said
+
+
+async def test_a_regions_chat_that_is_gone_is_named_to_the_admins_and_its_cards_wait(regional, tg):
+    tg.add_user(ADMIN, first_name="Ada")
+    del tg.chats[LVIV]  # the group was deleted: "Bad Request: chat not found"
+    child = Child(regional, tg, 671)
+    await report_from(child, "Lviv", last="consent.counsellor")
+    tg.user_presses_button(child.user_id, child.last, text=child.label("reply.yes"))  # sent: the card cannot go
+    await until(tg, lambda: any("lviv" in (m.text or "") for m in tg.sent_to(ADMIN)))
+    told = [m.text for m in tg.sent_to(ADMIN)]
+    assert any("operator · lviv" in text and "chat not found" in text for text in told), told
+    async with regional.db.transaction() as tx:
+        assert len(await tx.outbox.pending_cards()) == 1  # the card waits; nothing is lost
+
+
+async def test_a_regions_chat_that_moved_is_followed_and_the_admins_get_the_new_setting(regional, tg):
+    tg.add_user(ADMIN, first_name="Ada")
+    moved_to = -1001000000099
+    tg.group_migrated(KYIV, moved_to)
+    tg.chats[moved_to].is_forum = True
+    await settled(regional, tg)
+    told = [m.text for m in tg.sent_to(ADMIN)]
+    assert any(f"kyiv={moved_to}" in text for text in told), told
+    await report_from(Child(regional, tg, 672), "Kyiv")
+    assert len(tg.topics(moved_to)) == 1 and not tg.topics(KYIV)
