@@ -99,7 +99,8 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     await db.start()
     engine = Engine(content, settings.country, settings.default_language,
                     draft_hours=settings.draft_ttl_hours, retention_days=settings.retention_days,
-                    regions_with_chats=frozenset(settings.operator_chats) | frozenset(settings.police_chats))
+                    regions_with_chats=frozenset() if console is not None else  # the console plays one chat
+                    frozenset(settings.operator_chats) | frozenset(settings.police_chats))
     metrics = Metrics()
     reload = partial(reload_content, engine, settings.content_dir)
 

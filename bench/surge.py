@@ -24,8 +24,8 @@ import statistics
 from dataclasses import dataclass, field
 
 from bot.limits import Limits
-from bot.staff_chats import StaffChats, staff_lane
 from bot.outbox import child_lane
+from bot.staff_chats import StaffChats, staff_lane
 from storage import Priority, Target
 
 ROUND_EVERY = 1.0  # the worker's rounds when nothing wakes it (bot/delivery/worker.py)

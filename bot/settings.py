@@ -136,12 +136,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_regions(self) -> Settings:
+        known = region_keys(self.content_dir, self.country) if self.operator_chats or self.police_chats else frozenset()
         for name, chats in (("OPERATOR_CHATS", self.operator_chats), ("POLICE_CHATS", self.police_chats)):
-            unknown = sorted(set(chats) - region_keys(self.content_dir, self.country))
+            unknown = sorted(set(chats) - known)
             if unknown:
                 raise ValueError(
                     f"{name} names the region '{unknown[0]}', which content/regions.yaml does not list for "
-                    f"{self.country}: use one of its keys ({', '.join(sorted(region_keys(self.content_dir, self.country))) or 'none'})")
+                    f"{self.country}: use one of its keys ({', '.join(sorted(known)) or 'none'})")
         if self.police_chats and self.police_chat_id is None:
             raise ValueError("POLICE_CHATS needs POLICE_CHAT_ID too: cases of other regions go to that chat")
         return self
