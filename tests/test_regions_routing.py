@@ -15,7 +15,7 @@ from bot.settings import SettingsError
 from storage import ChannelName
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import (
-    ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, running_bot, settled,
+    ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, running_bot, settled,
 )
 
 KYIV = -1001000000011
@@ -176,3 +176,32 @@ async def test_a_regions_chat_that_moved_is_followed_and_the_admins_get_the_new_
     assert any(f"kyiv={moved_to}" in text for text in told), told
     await report_from(Child(regional, tg, 672), "Kyiv")
     assert len(tg.topics(moved_to)) == 1 and not tg.topics(KYIV)
+
+
+async def test_a_regions_own_police_chat_gets_its_escalated_cases(tmp_path, tg):
+    kyiv_police = -1001000000021
+    for chat, title in ((KYIV, "Kyiv operators"), (kyiv_police, "Kyiv police")):
+        tg.add_group(chat, title, is_forum=True)
+    settings = bot_settings(tmp_path, tg, operator_chats=f"kyiv={KYIV}", police_chats=f"kyiv={kyiv_police}")
+    async with running_bot(settings) as app:
+        child = Child(app, tg, 691)
+        await child.send("/start")
+        await child.press("menu.report")
+        await press_label(child, "Kyiv")
+        await child.press("category.bullying")
+        await child.send("Kyiv: a stranger posts mean comments")
+        for key in ("platform.instagram", "when.week", "answer.yes", "who.known", "who.peer", "age.middle",
+                    "screenshots.done", "summary.correct", "consent.police", "reply.yes"):
+            await child.press(key)
+        admin = Staff(app, tg, ADMIN, "Ada", chat=KYIV)
+        counsellor = Staff(app, tg, 800041, "Oksana", chat=KYIV)
+        officer = Staff(app, tg, 800042, "Petro", chat=kyiv_police)
+        await grant(admin, counsellor, "counsellor")
+        police_admin = Staff(app, tg, ADMIN, "Ada", chat=kyiv_police)
+        await grant(police_admin, officer, "police")
+        await counsellor.press(card_of(tg, KYIV), "operator.button.take")
+        await counsellor.press(card_of(tg, KYIV), "operator.button.escalate")
+        assert len(tg.topics(kyiv_police)) == 1 and not tg.topics(POLICE)
+        assert "Kyiv: a stranger posts mean comments" in card_of(tg, kyiv_police).text
+        await officer.write("We have opened a case.", thread_id=tg.topics(kyiv_police)[0].thread_id)
+        assert child.texts()[-1].startswith("👮") and child.texts()[-1].endswith("We have opened a case.")
