@@ -40,7 +40,7 @@ async def until(tg: FakeTelegram, check: Callable[[], bool], timeout: float = 15
 
 
 async def report_from(child: Child, where: str | None, what: str = "They post mean comments under my photos.",
-                      last: str = "reply.yes") -> None:
+                      last: str = "reply.yes", consent: str = "consent.counsellor") -> None:
     """A report; `where`: the region's button label, or a text key (elsewhere / unsaid); `last`: the
     last button pressed and settled (the caller presses the rest)."""
     await child.send("/start")
@@ -50,7 +50,7 @@ async def report_from(child: Child, where: str | None, what: str = "They post me
     await child.press("category.bullying")
     await child.send(what)
     for key in ("platform.instagram", "when.week", "answer.yes", "who.known", "who.peer", "age.middle",
-                "screenshots.done", "summary.correct", "consent.counsellor", "reply.yes"):
+                "screenshots.done", "summary.correct", consent, "reply.yes"):
         await child.press(key)
         if key == last:
             return

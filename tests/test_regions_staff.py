@@ -6,7 +6,7 @@ import pytest
 
 from storage import Target
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support import ADMIN, OPERATOR, Child, Staff, bot_settings, card_of, grant, running_bot
+from tests.support import ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, running_bot
 from tests.test_regions_routing import CHATS, KYIV, LVIV, report_from
 
 
@@ -101,3 +101,22 @@ async def test_the_queue_is_refused_to_others_and_asked_for_in_general_only(worl
     assert bot_lines(tg, KYIV)[-1] == app.engine.say("en", "operator.queue.refused")
     await admin.write("/queue", thread_id=topic)
     assert bot_lines(tg, KYIV, topic)[-1] == app.engine.say("en", "operator.queue.general_only")
+
+
+async def test_an_escalated_case_moves_to_the_new_regions_police_chat_too(tmp_path, tg):
+    kyiv_police = -1001000000021
+    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators"), (kyiv_police, "Kyiv police")):
+        tg.add_group(chat, title, is_forum=True)
+    settings = bot_settings(tmp_path, tg, operator_chats=CHATS, police_chats=f"kyiv={kyiv_police}")
+    async with running_bot(settings) as app:
+        child = Child(app, tg, 671)
+        await report_from(child, "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
+        admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800051, "Oksana", chat=KYIV)
+        await grant(admin, oksana, "counsellor")
+        await oksana.press(card_of(tg, KYIV), "operator.button.take")
+        await oksana.press(card_of(tg, KYIV), "operator.button.escalate")
+        old_police = tg.topics(kyiv_police)[0]
+        await oksana.write("/transfer lviv", thread_id=tg.topics(KYIV)[0].thread_id)
+        assert "Kyiv: a stranger posts" in card_of(tg, LVIV).text
+        assert "Kyiv: a stranger posts" in card_of(tg, POLICE).text  # Lviv has no police chat: the default one
+        assert [t for t in tg.topics(kyiv_police) if t.thread_id == old_police.thread_id][0].closed
