@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.cards import CardPress
+from bot.permissions import CaseAction
 from storage import Target
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support import ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, running_bot
+from tests.support import ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, running_bot, settled
 from tests.test_regions_routing import CHATS, KYIV, LVIV, report_from
 
 
@@ -120,3 +122,17 @@ async def test_an_escalated_case_moves_to_the_new_regions_police_chat_too(tmp_pa
         assert "Kyiv: a stranger posts" in card_of(tg, LVIV).text
         assert "Kyiv: a stranger posts" in card_of(tg, POLICE).text  # Lviv has no police chat: the default one
         assert [t for t in tg.topics(kyiv_police) if t.thread_id == old_police.thread_id][0].closed
+
+
+async def test_a_card_button_works_only_in_the_cases_own_chat(world, tg):
+    app, admin, oksana, ivan, child, topic = world
+    await report_from(Child(app, tg, 664), "region.unsaid", "Elsewhere: they post mean comments")
+    async with app.db.transaction() as tx:
+        elsewhere = [case for case in await tx.cases.in_progress() if case.region is None][0]
+    forged = {"message_id": 1, "date": 1, "chat": tg._chat_dict(tg.chats[KYIV])}  # a press from Kyiv's chat
+    tg._push_update("callback_query", {"id": "1", "from": tg._user_dict(ADMIN), "chat_instance": "1",
+                                       "message": forged, "data": CardPress(CaseAction.SPAM, elsewhere.id).pack()})
+    await settled(app, tg)
+    async with app.db.transaction() as tx:
+        assert (await tx.cases.get(elsewhere.id)).status == elsewhere.status
+        assert "spam" not in [entry.action for entry in await tx.audit.for_case(elsewhere.id)]

@@ -38,12 +38,12 @@ async def card_press(callback: CallbackQuery) -> bool | dict[str, Any]:
 
 
 async def on_case_button(callback: CallbackQuery, press: CardPress, tx: Transaction, casework: Casework,
-                         staff_chats: StaffChats, target: Target) -> None:
+                         staff_chats: StaffChats, target: Target, place: ChatPlace) -> None:
     actor = await casework.actor(tx, callback.from_user.id)
     case = await tx.cases.get(press.case_id)
     action = press.action
     refused = casework.engine.say(casework.lang, "operator.refused")
-    if actor is None or case is None:
+    if actor is None or case is None or staff_chats.route(target, case.region) != place.region:  # its own chat only
         _answer(tx, callback, refused)
         return
     try:
