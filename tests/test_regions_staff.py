@@ -136,3 +136,23 @@ async def test_a_card_button_works_only_in_the_cases_own_chat(world, tg):
     async with app.db.transaction() as tx:
         assert (await tx.cases.get(elsewhere.id)).status == elsewhere.status
         assert "spam" not in [entry.action for entry in await tx.audit.for_case(elsewhere.id)]
+
+
+async def test_the_police_chats_queue_lists_only_the_cases_it_has(tmp_path, tg):
+    kyiv_police = -1001000000021
+    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators"), (kyiv_police, "Kyiv police")):
+        tg.add_group(chat, title, is_forum=True)
+    settings = bot_settings(tmp_path, tg, operator_chats=CHATS, police_chats=f"kyiv={kyiv_police}")
+    async with running_bot(settings) as app:
+        await report_from(Child(app, tg, 681), "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
+        await report_from(Child(app, tg, 682), "Kyiv", "Kyiv: someone else posts mean comments")
+        admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800061, "Oksana", chat=KYIV)
+        await grant(admin, oksana, "counsellor")
+        escalated = tg.topics(KYIV)[0]
+        card = next(m for m in tg.messages_in(KYIV, escalated.thread_id) if m.from_bot)  # the first case's
+        await oksana.press(card, "operator.button.take")
+        await oksana.press(card, "operator.button.escalate")
+        police_admin = Staff(app, tg, ADMIN, "Ada", chat=kyiv_police)
+        await police_admin.write("/queue")
+        queue = bot_lines(tg, kyiv_police)[-1]
+        assert escalated.name.split(" · ")[0] in queue and tg.topics(KYIV)[1].name.split(" · ")[0] not in queue
