@@ -108,8 +108,9 @@ class ConversationService:
 
     def online(self, now: datetime) -> tuple[bool, tuple[tuple[str, bool], ...]]:
         """Whether counsellors answer now: the country's office hours, and each region's own."""
-        hours, regions = self.engine.content.office_hours.get(self.settings.country), self.engine.flows.regions
-        return hours is None or hours.is_open(now), tuple((r.key, r.office_hours.is_open(now)) for r in regions if r.office_hours)
+        hours = self.engine.content.office_hours.get(self.settings.country)
+        regions = tuple((r.key, r.office_hours.is_open(now)) for r in self.engine.flows.regions if r.office_hours)
+        return hours is None or hours.is_open(now), regions
 
 
 class _Turn:
