@@ -6,6 +6,7 @@ import pytest
 
 from bot.cards import CardPress
 from bot.permissions import CaseAction
+from bot.settings import Settings
 from storage import Target
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import ADMIN, OPERATOR, POLICE, Child, Staff, bot_settings, card_of, grant, running_bot, settled
@@ -105,23 +106,29 @@ async def test_the_queue_is_refused_to_others_and_asked_for_in_general_only(worl
     assert bot_lines(tg, KYIV, topic)[-1] == app.engine.say("en", "operator.queue.general_only")
 
 
-async def test_an_escalated_case_moves_to_the_new_regions_police_chat_too(tmp_path, tg):
-    kyiv_police = -1001000000021
-    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators"), (kyiv_police, "Kyiv police")):
+KYIV_POLICE = -1001000000021
+
+
+def with_kyiv_police(tmp_path, tg: FakeTelegram) -> Settings:
+    """Kyiv and Lviv with operator chats of their own, Kyiv with its own police chat too."""
+    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators"), (KYIV_POLICE, "Kyiv police")):
         tg.add_group(chat, title, is_forum=True)
-    settings = bot_settings(tmp_path, tg, operator_chats=CHATS, police_chats=f"kyiv={kyiv_police}")
-    async with running_bot(settings) as app:
+    return bot_settings(tmp_path, tg, operator_chats=CHATS, police_chats=f"kyiv={KYIV_POLICE}")
+
+
+async def test_an_escalated_case_moves_to_the_new_regions_police_chat_too(tmp_path, tg):
+    async with running_bot(with_KYIV_POLICE(tmp_path, tg)) as app:
         child = Child(app, tg, 671)
         await report_from(child, "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
         admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800051, "Oksana", chat=KYIV)
         await grant(admin, oksana, "counsellor")
         await oksana.press(card_of(tg, KYIV), "operator.button.take")
         await oksana.press(card_of(tg, KYIV), "operator.button.escalate")
-        old_police = tg.topics(kyiv_police)[0]
+        old_police = tg.topics(KYIV_POLICE)[0]
         await oksana.write("/transfer lviv", thread_id=tg.topics(KYIV)[0].thread_id)
         assert "Kyiv: a stranger posts" in card_of(tg, LVIV).text
         assert "Kyiv: a stranger posts" in card_of(tg, POLICE).text  # Lviv has no police chat: the default one
-        assert [t for t in tg.topics(kyiv_police) if t.thread_id == old_police.thread_id][0].closed
+        assert [t for t in tg.topics(KYIV_POLICE) if t.thread_id == old_police.thread_id][0].closed
 
 
 async def test_a_card_button_works_only_in_the_cases_own_chat(world, tg):
@@ -139,11 +146,7 @@ async def test_a_card_button_works_only_in_the_cases_own_chat(world, tg):
 
 
 async def test_the_police_chats_queue_lists_only_the_cases_it_has(tmp_path, tg):
-    kyiv_police = -1001000000021
-    for chat, title in ((KYIV, "Kyiv operators"), (LVIV, "Lviv operators"), (kyiv_police, "Kyiv police")):
-        tg.add_group(chat, title, is_forum=True)
-    settings = bot_settings(tmp_path, tg, operator_chats=CHATS, police_chats=f"kyiv={kyiv_police}")
-    async with running_bot(settings) as app:
+    async with running_bot(with_KYIV_POLICE(tmp_path, tg)) as app:
         await report_from(Child(app, tg, 681), "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
         await report_from(Child(app, tg, 682), "Kyiv", "Kyiv: someone else posts mean comments")
         admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800061, "Oksana", chat=KYIV)
@@ -152,7 +155,7 @@ async def test_the_police_chats_queue_lists_only_the_cases_it_has(tmp_path, tg):
         card = next(m for m in tg.messages_in(KYIV, escalated.thread_id) if m.from_bot)  # the first case's
         await oksana.press(card, "operator.button.take")
         await oksana.press(card, "operator.button.escalate")
-        police_admin = Staff(app, tg, ADMIN, "Ada", chat=kyiv_police)
+        police_admin = Staff(app, tg, ADMIN, "Ada", chat=KYIV_POLICE)
         await police_admin.write("/queue")
-        queue = bot_lines(tg, kyiv_police)[-1]
+        queue = bot_lines(tg, KYIV_POLICE)[-1]
         assert escalated.name.split(" · ")[0] in queue and tg.topics(KYIV)[1].name.split(" · ")[0] not in queue
