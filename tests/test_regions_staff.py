@@ -117,7 +117,7 @@ def with_kyiv_police(tmp_path, tg: FakeTelegram) -> Settings:
 
 
 async def test_an_escalated_case_moves_to_the_new_regions_police_chat_too(tmp_path, tg):
-    async with running_bot(with_KYIV_POLICE(tmp_path, tg)) as app:
+    async with running_bot(with_kyiv_police(tmp_path, tg)) as app:
         child = Child(app, tg, 671)
         await report_from(child, "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
         admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800051, "Oksana", chat=KYIV)
@@ -146,7 +146,7 @@ async def test_a_card_button_works_only_in_the_cases_own_chat(world, tg):
 
 
 async def test_the_police_chats_queue_lists_only_the_cases_it_has(tmp_path, tg):
-    async with running_bot(with_KYIV_POLICE(tmp_path, tg)) as app:
+    async with running_bot(with_kyiv_police(tmp_path, tg)) as app:
         await report_from(Child(app, tg, 681), "Kyiv", "Kyiv: a stranger posts mean comments", consent="consent.police")
         await report_from(Child(app, tg, 682), "Kyiv", "Kyiv: someone else posts mean comments")
         admin, oksana = Staff(app, tg, ADMIN, "Ada", chat=KYIV), Staff(app, tg, 800061, "Oksana", chat=KYIV)
