@@ -101,7 +101,9 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     db = Database(settings.resolved_database_url, privacy, **({"clock": clock} if clock else {}))
     await db.start()
     engine = Engine(content, settings.country, settings.default_language,
-                    draft_hours=settings.draft_ttl_hours, retention_days=settings.retention_days)
+                    draft_hours=settings.draft_ttl_hours, retention_days=settings.retention_days,
+                    regions_with_chats=frozenset() if console is not None else  # the console plays one chat
+                    frozenset(settings.operator_chats) | frozenset(settings.police_chats))
     metrics = Metrics()
     reload = partial(reload_content, engine, settings.content_dir)
 
@@ -111,7 +113,8 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
         staff_channel, chats = ChannelName.CONSOLE, StaffChats(OPERATOR_CHAT, POLICE_CHAT)
         transports[ChannelName.CONSOLE] = console
     else:
-        staff_channel, chats = ChannelName.TELEGRAM, StaffChats(settings.operator_chat_id or 0, settings.police_chat_id)
+        staff_channel, chats = ChannelName.TELEGRAM, StaffChats(settings.operator_chat_id or 0, settings.police_chat_id,
+                                                                dict(settings.operator_chats), dict(settings.police_chats))
     if settings.telegram_enabled and console is None:
         from handlers.telegram.channel import make_bot
         from handlers.telegram.transport import TelegramTransport
@@ -125,7 +128,7 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
 
     # The worker's own notices (a message that could not reach a child) are queued without a hand-over:
     # the round that a failure always triggers takes them.
-    notices = Outbox(staff_channel=staff_channel)
+    notices = Outbox(staff_channel=staff_channel, chats=chats)
     courier = Courier(db, engine, transports, chats)
     staff_transport = transports.get(staff_channel)
     owner = process_owner()  # the delivery worker's and the inbox's leases are this process's (bot/heartbeat.py)
@@ -133,7 +136,7 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
         db, {name: courier for name in transports}, _limits(settings, console is not None), owner=owner,
         on_failed=Losses(notices, chats), metrics=metrics,
         on_chat_trouble=AdminAlarm(staff_transport, engine, settings.admin_ids) if staff_transport else None)
-    outbox = Outbox(worker, staff_channel)
+    outbox = Outbox(worker, staff_channel, chats)
     casework = Casework(engine, outbox, settings)
     conversations = ConversationService(engine, privacy, outbox, settings)
 

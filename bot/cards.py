@@ -11,6 +11,7 @@ from bot.transport import Rows
 from dialogs.engine import Engine
 from dialogs.inert import inert
 from dialogs.model import DANGER_NOTE, Button
+from dialogs.regions import region_of
 from storage import Case, CaseKind, CaseStatus, Consent, Outcome
 
 TOPIC_NAME_LIMIT = 128  # Telegram's limit for a forum topic name
@@ -80,6 +81,8 @@ def _full_card(engine: Engine, lang: str, case: Case, holder: str) -> str:
         f"{say(lang, 'operator.label.answers')}:",
         answers,
     ]
+    if engine.flows.ask_region:  # regions have chats of their own: say whose case this is
+        lines.insert(5, f"{say(lang, 'operator.label.region')}: {region_name(engine, lang, case)}")
     if case.answers.get(DANGER_NOTE):  # typed where they answered no question, so in no line above
         lines.append(f"\n{say(lang, 'operator.label.danger_words')}: " + " / ".join(
             inert(words) for words in case.answers[DANGER_NOTE]))
@@ -88,6 +91,12 @@ def _full_card(engine: Engine, lang: str, case: Case, holder: str) -> str:
     if case.kind is CaseKind.LINK:
         lines.append("\n" + say(lang, "operator.notice.link_hint", report_online=engine.render.report_online(lang)))
     return "\n".join(lines)
+
+
+def region_name(engine: Engine, lang: str, case: Case) -> str:
+    """The case's region in staff words ("not said" for none, another place, or a region since removed)."""
+    region = region_of(engine.content, case.country, case.region)
+    return region.name(lang) if region is not None else engine.say(lang, "operator.region.none")
 
 
 def card_buttons(engine: Engine, lang: str, case: Case, police_enabled: bool, closing: bool = False) -> Rows:

@@ -161,7 +161,7 @@ class Casework:
             # other channels fetch the file by its file_ref.
             signature = self.engine.say(case.language, f"notice.{role}_file")
             payload = {"chat": target.value, **file, "caption": f"{signature}\n{text}" if text else signature,
-                       "lang": case.language}
+                       "lang": case.language, "region": case.region}  # copied from the case's chat
             kind = Kind.STAFF_COPY
         else:
             payload = {"text": self.engine.say(case.language, f"notice.{role}_says", text=text or "")}

@@ -78,9 +78,11 @@ class ConversationService:
         flood = self.flood.excess(key) if typed else 0
         await turn.flush(flood)
 
-    def online(self, now: datetime) -> bool:
+    def online(self, now: datetime) -> tuple[bool, tuple[tuple[str, bool], ...]]:
+        """Whether counsellors answer now: the country's office hours, and each region's own."""
         hours = self.engine.content.office_hours.get(self.settings.country)
-        return hours is None or hours.is_open(now)
+        regions = tuple((r.key, r.office_hours.is_open(now)) for r in self.engine.flows.regions if r.office_hours)
+        return hours is None or hours.is_open(now), regions
 
 
 class _Turn:
@@ -96,7 +98,7 @@ class _Turn:
         self.lang = service.engine.default_language
 
     def context(self) -> Context:
-        return Context(tuple(_open_case(news) for news in self.cases), self.service.online(self.tx.now))
+        return Context(tuple(_open_case(news) for news in self.cases), *self.service.online(self.tx.now))
 
     async def perform(self, outcome: Outcome) -> State:
         state = outcome.state
@@ -170,7 +172,7 @@ class _Turn:
                 case = await tx.cases.create(
                     number=number, kind=action.kind, conversation_key=self.key, channel=self.child.channel,
                     category=action.answers.get("category"), age_group=action.answers.get("age_group"),
-                    language=action.language, country=settings.country, consent=action.consent,
+                    language=action.language, country=settings.country, region=action.region, consent=action.consent,
                     reply_wanted=action.reply_wanted, urgent=action.urgent, status=CaseStatus.NEW, answers=answers,
                     receipt_hash=code_hash,
                     checkin_due_at=tx.now + timedelta(days=settings.checkin_days) if action.reply_wanted else None,

@@ -44,7 +44,7 @@ class Limits:
         self._swept = time.monotonic()
         self._globals: dict[str, AsyncLimiter] = {}  # by channel
         self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()  # by lane, least recently used first
-        self._groups: dict[str, AsyncLimiter] = {}  # by target
+        self._groups: dict[str, AsyncLimiter] = {}  # by staff chat (the head of a staff lane)
         # Limiters that a sender is waiting on (acquire_extra): a new item must not jump ahead of a
         # message that is already half-sent, so such a limiter reports no capacity to new items.
         self._waiting: Counter[AsyncLimiter] = Counter()
@@ -55,10 +55,10 @@ class Limits:
         if channel is None:
             channel = self._globals[item.channel] = _bucket(self._global_rate, 1)
         if item.target in STAFF_TARGETS:
-            target = str(item.target)
-            lane = self._groups.get(target)
+            group = item.lane.split(":", 1)[0]  # the chat: "operator", or a region's own "operator@kyiv"
+            lane = self._groups.get(group)
             if lane is None:
-                lane = self._groups[target] = _bucket(self._group_rate, 60)
+                lane = self._groups[group] = _bucket(self._group_rate, 60)
         else:
             lane = self._chat(item.lane)
         return [channel, lane]

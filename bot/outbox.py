@@ -10,16 +10,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Protocol
 
+from bot.staff_chats import StaffChats, staff_lane
 from bot.transport import Rows
 from storage import Case, CaseStatus, ChannelName, Consent, Kind, OutboxItem, Priority, Target, Transaction
 
 
 def child_lane(conversation_key: str) -> str:
     return f"child:{conversation_key}"
-
-
-def staff_lane(target: Target, case_id: int) -> str:
-    return f"{target}:{case_id}"
 
 
 class Delivery(Protocol):
@@ -37,9 +34,16 @@ class Outbox:
     process's delivery worker, queued leased to it; any other item nudges the worker's rounds. Neither
     happens before the commit, nor at all if it rolls back."""
 
-    def __init__(self, delivery: Delivery | None = None, staff_channel: ChannelName = ChannelName.TELEGRAM) -> None:
+    def __init__(self, delivery: Delivery | None = None, staff_channel: ChannelName = ChannelName.TELEGRAM,
+                 chats: StaffChats | None = None) -> None:
+        """`chats`: the staff chats, whose regions' own chats get their cases (none: the default chats)."""
         self.delivery = delivery
         self.staff_channel = staff_channel
+        self.chats = chats
+
+    def route(self, target: Target, region: str | None) -> str | None:
+        """The region whose own chat gets these items (None: the default chat); the lane names it."""
+        return self.chats.route(target, region) if self.chats is not None else None
 
     def nudge(self) -> None:
         """Let the worker's rounds look for work now (e.g. after a sweep queued or released items)."""
@@ -67,8 +71,9 @@ class Outbox:
                        priority: Priority | None = None) -> None:
         if priority is None:
             priority = Priority.URGENT if case.urgent else Priority.NORMAL
-        await self._queue(tx, target, self.staff_channel, staff_lane(target, case.id), kind,
-                          {"case_id": case.id, **payload}, priority, case_id=case.id)
+        lane = staff_lane(target, case.id, self.route(target, case.region))
+        await self._queue(tx, target, self.staff_channel, lane, kind, {"case_id": case.id, **payload}, priority,
+                          case_id=case.id)
 
     async def _queue(self, tx: Transaction, target: Target, channel: str, lane: str, kind: Kind, payload: dict,
                      priority: Priority, **fields: Any) -> None:
@@ -102,9 +107,12 @@ class Outbox:
                      **slots: Any) -> None:
         await self.to_staff(tx, target, case, Kind.NOTICE, {"key": key, "slots": slots})
 
-    async def general(self, tx: Transaction, key: str, target: Target = Target.OPERATOR, **slots: Any) -> None:
-        """A line in a staff chat's General topic, not in one case's topic; it goes before case items."""
-        await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.GENERAL,
+    async def general(self, tx: Transaction, key: str, target: Target = Target.OPERATOR, chat_region: str | None = None,
+                      **slots: Any) -> None:
+        """A line in a staff chat's General topic (`chat_region`'s own chat, or the default one), not in one
+        case's topic; it goes before case items."""
+        lane = staff_lane(target, "general", self.route(target, chat_region))
+        await self._queue(tx, target, self.staff_channel, lane, Kind.GENERAL,
                           {"key": key, "slots": slots}, Priority.URGENT)
 
     async def general_photo(self, tx: Transaction, caption: str, photo: str | None = None,
@@ -114,9 +122,10 @@ class Outbox:
         await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.GENERAL_PHOTO, payload,
                           Priority.NORMAL)
 
-    async def delete_topic(self, tx: Transaction, target: Target, topic_id: int) -> None:
-        """Delete a purged case's topic (Telegram would keep it for ever otherwise)."""
-        await self._queue(tx, target, self.staff_channel, f"{target}:general", Kind.DELETE_TOPIC,
+    async def delete_topic(self, tx: Transaction, target: Target, topic_id: int, region: str | None = None) -> None:
+        """Delete a purged case's topic (Telegram would keep it for ever otherwise), in the case's chat."""
+        await self._queue(tx, target, self.staff_channel, staff_lane(target, "general", self.route(target, region)),
+                          Kind.DELETE_TOPIC,
                           {"topic_id": topic_id}, Priority.URGENT)
 
     async def relay_from_child(self, tx: Transaction, case: Case, text: str, media: dict | None, edited: bool,

@@ -27,6 +27,7 @@ class CaseAction(StrEnum):
     CANCEL = "cancel"
     CONVERT = "convert"  # asks the child whether their question may become a report
     ANSWER = "answer"  # a message (or /canned, /tip) to the child
+    TRANSFER = "transfer"  # /transfer REGION: the case goes on in another region's operator chat
 
 
 class Holding(StrEnum):
@@ -67,7 +68,9 @@ RULES: dict[tuple[CaseAction, Target], Rule] = {
     (CaseAction.CONVERT, Target.OPERATOR): Rule(HANDLING, Holding.HOLDER),
     (CaseAction.ANSWER, Target.OPERATOR): Rule(HANDLING, Holding.HOLDER),
     (CaseAction.ANSWER, Target.POLICE): Rule(frozenset({ADMIN, POLICE}), Holding.ANY, _in_the_police_chat),
+    (CaseAction.TRANSFER, Target.OPERATOR): Rule(HOLDING, Holding.HOLDER),
 }
+SEE_QUEUE = TRIAGE  # /queue in a staff chat's General topic: every case waiting there, and who holds what
 
 
 def may(role: Role, user_id: int, action: CaseAction, case: Case, chat: Target) -> bool:

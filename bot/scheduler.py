@@ -66,7 +66,7 @@ class Sweeps:
                             await self.outbox.notice(tx, case, "operator.notice.sla", minutes=waited)
                         else:
                             await self.outbox.general(tx, "operator.notice.sla_admins", case_number=case.number,
-                                                      minutes=waited)
+                                                      minutes=waited, chat_region=case.region)  # the case's chat
 
     async def check_in(self) -> None:
         """A child who asked for an answer gets one gentle check-in after CHECKIN_DAYS."""
@@ -83,15 +83,21 @@ class Sweeps:
                     await record(tx, StatEvent.CHECKIN_SENT, case)  # statistics
 
     async def digest(self) -> None:
-        """When new cards outrun the group limit, staff get one line a minute naming who waits (one
+        """When new cards outrun a chat's group limit, its staff get one line a minute naming who waits (one
         line however many processes sweep: the minute's turn is taken once)."""
         async with self.db.transaction() as tx:
             waiting = await tx.outbox.pending_cards()
             if len(waiting) <= self.settings.rate_group_per_minute or not await tx.heartbeats.take_turn(
                     "digest", DIGEST_EVERY):
                 return
-            numbers = [case.number for case in [await tx.cases.get(case_id) for case_id in waiting[:50]] if case]
-            await self.outbox.general(tx, "operator.digest", count=len(waiting), numbers=", ".join(numbers))
+            by_chat: dict[str | None, list[str]] = {}  # each chat (a region's own, or the default) its own line
+            for case in [await tx.cases.get(case_id) for case_id in waiting]:
+                if case is not None:
+                    by_chat.setdefault(self.outbox.route(Target.OPERATOR, case.region), []).append(case.number)
+            for region, numbers in by_chat.items():
+                if len(numbers) > self.settings.rate_group_per_minute:
+                    await self.outbox.general(tx, "operator.digest", count=len(numbers), numbers=", ".join(numbers[:50]),
+                                              chat_region=region)
 
     async def expire_drafts(self) -> None:
         """A report left half-told for DRAFT_TTL_HOURS is deleted; the child is told kindly on return.
@@ -133,7 +139,7 @@ class Sweeps:
                 for target in (Target.OPERATOR, Target.POLICE):
                     topic = case.topic(target).topic_id
                     if topic is not None:
-                        await self.outbox.delete_topic(tx, target, topic)
+                        await self.outbox.delete_topic(tx, target, topic, case.region)
                 log.info("case purged", extra={"case": case.number})
 
 

@@ -8,6 +8,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
 
+from dialogs.regions import region_keys
+
 
 MIN_SECRET = 32
 WEBHOOK_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{MIN_SECRET},256}}")
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     operator_chat_id: int | None = None
     police_chat_id: int | None = None
+    # Regions' own staff chats: "kyiv=-1001111,lviv=-1002222" (keys of content/regions.yaml for COUNTRY)
+    operator_chats: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    police_chats: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -75,6 +80,22 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
 
+    @field_validator("operator_chats", "police_chats", mode="before")
+    @classmethod
+    def _split_chats(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        chats: dict[str, int] = {}
+        for pair in (part.strip() for part in value.split(",")):
+            key, _, chat = pair.partition("=")
+            if not pair:
+                continue
+            if not key.strip() or not chat.strip().lstrip("-").isdigit() or key.strip() in chats:
+                raise ValueError(f"'{pair}' is not a region=chat_id pair (e.g. kyiv=-1001234567890), or names "
+                                 "its region twice")
+            chats[key.strip().lower()] = int(chat)
+        return chats
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _strong_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -113,6 +134,19 @@ class Settings(BaseSettings):
             raise ValueError("VIBER_WEBHOOK_URL is required with VIBER_AUTH_TOKEN (Viber only pushes webhooks)")
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _known_regions(self) -> Settings:
+        known = region_keys(self.content_dir, self.country) if self.operator_chats or self.police_chats else frozenset()
+        for name, chats in (("OPERATOR_CHATS", self.operator_chats), ("POLICE_CHATS", self.police_chats)):
+            unknown = sorted(set(chats) - known)
+            if unknown:
+                raise ValueError(
+                    f"{name} names the region '{unknown[0]}', which content/regions.yaml does not list for "
+                    f"{self.country}: use one of its keys ({', '.join(sorted(known)) or 'none'})")
+        if self.police_chats and self.police_chat_id is None:
+            raise ValueError("POLICE_CHATS needs POLICE_CHAT_ID too: cases of other regions go to that chat")
         return self
 
     @model_validator(mode="after")

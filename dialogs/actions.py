@@ -25,6 +25,7 @@ class SubmitCase:
     reply_wanted: bool
     urgent: bool
     language: str
+    region: str | None = None  # a key of content/regions.yaml, only if the child named one
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialogs.content_files import Located, Problem, flatten_texts, read_yaml
+from dialogs.places import WEEKDAYS, CountryHelp, Helpline, OfficeHours, Region
+
 
 
 class StepKind(StrEnum):
@@ -25,6 +27,7 @@ class StepKind(StrEnum):
     OFFICE_HOURS = "office_hours"  # fills {office_hours} with when counsellors answer
     FORGET = "forget"  # deletes everything linked to the child
     QUICK_EXIT = "quick_exit"  # clears the chat from the screen
+    REGION = "region"  # "Where do you live?": the country's regions as buttons (dialogs/regions.py)
 
 
 class InputKind(StrEnum):
@@ -86,38 +89,6 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Helpline:
-    name: dict[str, str]
-    phone: str
-    url: str | None = None
-    only_for: frozenset[str] = frozenset()  # shown to a child only after a report with one of these answers
-
-
-@dataclass(frozen=True, slots=True)
-class CountryHelp:
-    emergency: tuple[Helpline, ...]
-    helplines: tuple[Helpline, ...]
-    report_online: tuple[Helpline, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class OfficeHours:
-    """When counsellors answer, in the country's local time."""
-
-    timezone: str
-    days: tuple[str, ...]
-    opens: time
-    closes: time
-
-    def is_open(self, now: datetime) -> bool:
-        local = now.astimezone(ZoneInfo(self.timezone))
-        return WEEKDAYS[local.weekday()] in self.days and self.opens <= local.time() < self.closes
-
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass(frozen=True, slots=True)
 class Content:
     start: str
     commands: dict[str, str]
@@ -127,6 +98,7 @@ class Content:
     crisis_words: dict[str, tuple[str, ...]]
     image_free_categories: frozenset[str]
     office_hours: dict[str, OfficeHours] = field(default_factory=dict)
+    regions: dict[str, dict[str, Region]] = field(default_factory=dict)  # by country, then key (dialogs/regions.py)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -262,11 +234,9 @@ def _parse_helplines(reader: _Reader, data: Any) -> dict[str, CountryHelp]:
                 only_for = frozenset(str(value) for value in entry.get("only_for") or ())
                 entries.append((entry, Helpline(dict(name), str(entry.get("phone", "")), entry.get("url"), only_for)))
             parsed[group] = entries
-        reader.text_lines.setdefault("@helplines", {})
         result[country] = CountryHelp(*(tuple(h for _, h in parsed[g]) for g in ("emergency", "helplines", "report_online")))
-        for entries in parsed.values():
-            for entry, helpline in entries:
-                reader.text_lines["@helplines"][f"{country}:{helpline.phone or helpline.url}"] = ("", entry.line)
+        for entry, helpline in (pair for entries in parsed.values() for pair in entries):
+            reader.text_lines.setdefault("@helplines", {})[f"{country}:{helpline.phone or helpline.url}"] = ("", entry.line)
     return result
 
 
@@ -285,9 +255,7 @@ def _parse_crisis(reader: _Reader, data: Any) -> dict[str, tuple[str, ...]]:
 
 def _parse_office_hours(reader: _Reader, data: Any) -> dict[str, OfficeHours]:
     hours: dict[str, OfficeHours] = {}
-    if not isinstance(data, Located):
-        return hours
-    for country, entry in data.items():
+    for country, entry in (data.items() if isinstance(data, Located) else ()):
         try:
             days = tuple(str(day).lower() for day in entry["days"])
             if not set(days) <= set(WEEKDAYS):

@@ -20,14 +20,16 @@ class Engine:
     """Runs the content's flows for one conversation event at a time."""
 
     def __init__(self, content: Content, country: str, default_language: str,
-                 draft_hours: int = 72, retention_days: int = 90) -> None:
-        self.country, self.wanted_language = country, default_language
+                 draft_hours: int = 72, retention_days: int = 90,
+                 regions_with_chats: frozenset[str] = frozenset()) -> None:
+        """`regions_with_chats`: regions with a staff chat of their own (children are asked where they live)."""
+        self.country, self.wanted_language, self.regions_with_chats = country, default_language, regions_with_chats
         self.slots = {"draft_hours": draft_hours, "retention_days": retention_days}
         self.use(content)
 
     def use(self, content: Content) -> None:
         """Switch to (re)loaded content; conversations carry on, a removed step falls back kindly."""
-        self.flows = Flows.prepare(content, self.country, self.wanted_language, self.slots)
+        self.flows = Flows.prepare(content, self.country, self.wanted_language, self.slots, self.regions_with_chats)
 
     @property
     def content(self) -> Content:

@@ -93,6 +93,7 @@ class Context:
 
     open_cases: tuple[OpenCase, ...] = ()  # oldest first
     online: bool = True  # a counsellor is on duty now (office hours, computed by the service)
+    online_in: tuple[tuple[str, bool], ...] = ()  # the same, by region, in regions with office hours of their own
 
     def case(self, number: str | None) -> OpenCase | None:
         """The open case with that number; else the newest open case (None if there is none)."""
@@ -132,6 +133,7 @@ class State:
     last_album: str | None = None  # an album is acknowledged once, not once per picture
     urgent: bool = False
     expired: bool = False  # the draft was deleted after DRAFT_TTL_HOURS; said once on return
+    region: str | None = None  # where the child said they live (a region key, elsewhere, unsaid): asked once
 
     @property
     def has_draft(self) -> bool:

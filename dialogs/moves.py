@@ -9,6 +9,7 @@ from dialogs.content import ButtonSpec, Step, StepKind
 from dialogs.flows import Flows
 from dialogs.model import Button, Context, MediaRef, OpenCase, Say, State
 from dialogs.payloads import Token, payload
+from dialogs.regions import NoRegion
 from dialogs.render import listed
 from dialogs.steps import DETOURS, BuiltinStep, SpecialTarget
 
@@ -26,6 +27,7 @@ class Moves:
         # The child pressed a button inside the report they are writing (e.g. "Start over" on its
         # summary): a step that starts a new report may then drop the old answers without asking.
         self.may_reset = False
+        self.going_back = False  # Back shows a question the child answered already, so they may change it
 
     def say(self, key: str, buttons: Rows = (), **slots: Any) -> None:
         self.actions.append(Say(self.flows.say(self.state.lang, key, **slots), buttons))
@@ -69,6 +71,10 @@ class Moves:
             if step.kind is StepKind.ROUTE:
                 target = next(route.goto for route in step.routes if self._holds(route.when))
                 continue
+            if step.kind is StepKind.REGION and step.next and not self.going_back \
+                    and (not self.flows.ask_region or self.state.region is not None):
+                target = step.next  # no region has a chat of its own, or the child answered once already
+                continue
             if step.reset and self.state.has_draft and not self.may_reset:
                 # A new start never drops a half-told report silently: ask first, remember where to.
                 self.state.restart_at = step.id
@@ -90,7 +96,9 @@ class Moves:
             return
         target = self.state.history.pop()
         self.state.step = None  # so going back does not push the step we leave
+        self.going_back = True
         self.go(target)
+        self.going_back = False
 
     def stop(self) -> None:
         if self.state.has_draft and self.flows.is_writing(self.state.step):
@@ -135,6 +143,7 @@ class Moves:
             kind=kind, answers=answers, media=tuple(MediaRef.from_dict(item) for item in self.state.media),
             consent=str(answers.get("consent", "counsellor")), reply_wanted=answers.get("reply_wanted") == "yes",
             urgent=self.state.urgent, language=self.state.lang,
+            region=self.state.region if self.state.region in {region.key for region in self.flows.regions} else None,
         ))
 
     def flag_urgent(self, reason: UrgentReason) -> None:
@@ -149,7 +158,7 @@ class Moves:
             elif name == "case_category":
                 actual = case.category if case else None
             elif name == "online":
-                actual = self.context.online
+                actual = dict(self.context.online_in).get(self.state.region or "", self.context.online)
             elif name == "draft":
                 actual = self.state.has_draft
             else:
@@ -170,6 +179,11 @@ class Moves:
         if step.kind is StepKind.CASE_STATUS:
             rows += [(Button(self.flows.say(lang, "mycase.pick", case_number=case.number),
                              payload(step.id, Token.CASE + case.number)),) for case in listed(self.context)]
+        if step.kind is StepKind.REGION:
+            rows += [(Button(region.name(lang), payload(step.id, Token.REGION + region.key)),)
+                     for region in self.flows.regions]
+            rows += [(Button(self.flows.say(lang, f"region.{choice}"), payload(step.id, Token.REGION + choice)),)
+                     for choice in NoRegion]
         index = 0
         for row in step.buttons:
             rows.append(tuple(Button(self.flows.say(lang, button.label), payload(step.id, index + n))

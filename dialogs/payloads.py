@@ -23,6 +23,7 @@ class Token(StrEnum):
     SKIP = "skip"
     LANGUAGE = "lang:"  # + the language code
     CASE = "case:"  # + the number of the open case the child picks
+    REGION = "r:"  # + a region's key, or elsewhere / unsaid (dialogs/regions.py NoRegion)
 
 
 def payload(step_id: str, token: str | int) -> str:

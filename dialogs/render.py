@@ -6,6 +6,7 @@ from typing import Any
 
 from dialogs.content import ButtonSpec, Content, Helpline, Step, StepKind
 from dialogs.inert import inert
+from dialogs.regions import help_for, hours_for
 from dialogs.model import Button, Context, OpenCase, Say, State
 
 MAX_SUMMARY_VALUE = 300
@@ -37,9 +38,9 @@ class Renderer:
         if case is not None:
             slots = {"case_number": case.number, "status": self.status(lang, case), **slots}
         if step.kind is StepKind.HELPLINES:
-            slots["helplines"] = self.helplines(lang)
+            slots["helplines"] = self.helplines(lang, region=state.region)
         elif step.kind is StepKind.OFFICE_HOURS:
-            slots["office_hours"] = self.office_hours(lang)
+            slots["office_hours"] = self.office_hours(lang, state.region)
         elif step.kind is StepKind.SUMMARY:
             slots["summary"] = self.summary(lang, state.answers)
         elif step.kind is StepKind.CASE_STATUS:
@@ -48,7 +49,8 @@ class Renderer:
             else:
                 slots["cases"] = "\n".join(self.case_line(lang, each) for each in listed(context))
         if "{report_online}" in self.content.text(lang, key):
-            slots["report_online"] = self.report_online(lang, about=set(map(str, state.answers.values())))
+            slots["report_online"] = self.report_online(lang, about=set(map(str, state.answers.values())),
+                                                        region=state.region)
         return Say(self.text(lang, key, **slots), buttons)
 
     def status(self, lang: str, case: OpenCase) -> str:
@@ -64,23 +66,25 @@ class Renderer:
         return self.text(lang, "mycase.line", case_number=case.number, kind=kind, status=self.status(lang, case),
                          news=news)
 
-    def helplines(self, lang: str, country: str | None = None) -> str:
-        help = self.content.helplines[country or self.country]
+    def helplines(self, lang: str, country: str | None = None, region: str | None = None) -> str:
+        """The emergency numbers and helplines (a region's own lists in place of the country's)."""
+        help = help_for(self.content, country or self.country, region)
         lines = [_line(h, lang) for h in help.emergency] + [""] + [_line(h, lang) for h in help.helplines]
         return "\n".join(lines)
 
-    def office_hours(self, lang: str) -> str:
-        hours = self.content.office_hours.get(self.country)
+    def office_hours(self, lang: str, region: str | None = None) -> str:
+        hours = hours_for(self.content, self.country, region)
         if hours is None:
             return ""
         days = (self.text(lang, "day.every") if len(hours.days) == 7
                 else ", ".join(self.text(lang, f"day.{day}") for day in hours.days))
         return f"{days} {hours.opens:%H:%M}–{hours.closes:%H:%M}"
 
-    def report_online(self, lang: str, country: str | None = None, about: set[str] | None = None) -> str:
+    def report_online(self, lang: str, country: str | None = None, about: set[str] | None = None,
+                      region: str | None = None) -> str:
         """Where to report online. `about`: the child's answers; an entry meant only for some kinds of
         report (`only_for`) is shown to a child only after one of those. Staff (about=None) see all."""
-        entries = self.content.helplines[country or self.country].report_online
+        entries = help_for(self.content, country or self.country, region).report_online
         return "\n".join(_line(h, lang) for h in entries if about is None or not h.only_for or h.only_for & about)
 
     def summary(self, lang: str, answers: dict[str, Any], limit: int | None = MAX_SUMMARY_VALUE) -> str:

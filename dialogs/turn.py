@@ -10,6 +10,7 @@ from dialogs.links import looks_like_link
 from dialogs.model import DANGER_NOTE, IMAGE_KINDS, MAX_SCREENSHOTS, SPOKEN_KINDS, EventKind, Incoming, MediaRef
 from dialogs.moves import Moves
 from dialogs.payloads import RATINGS, OutsideButton, Token, parse_payload, split_case
+from dialogs.regions import NoRegion
 from dialogs.steps import DETOURS, BuiltinStep
 
 
@@ -107,6 +108,8 @@ class Turn(Moves):
                 and self._open(token.removeprefix(Token.CASE)):
             self.state.case = token.removeprefix(Token.CASE)
             self.go(source.next)
+        elif token.startswith(Token.REGION) and source.kind is StepKind.REGION and source.next:
+            self._region(source, token.removeprefix(Token.REGION))
         elif (button := self.button_at(source, token)) is None:
             self._old_button()
         else:
@@ -118,6 +121,13 @@ class Turn(Moves):
             if button.say:
                 self.say(button.say)
             self.follow(button.goto)
+
+    def _region(self, source: Step, answer: str) -> None:
+        if answer in {region.key for region in self.flows.regions} or answer in set(NoRegion):
+            self.state.region = answer  # never asked again in this conversation
+            self.go(source.next or BuiltinStep.MENU)
+        else:  # a region no longer served: nothing changes, the question stays
+            self.say("region.unknown", self.buttons_here())
 
     def _on_outside_button(self, namespace: str, token: str) -> None:
         value, number = split_case(token)

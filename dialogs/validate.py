@@ -10,6 +10,7 @@ from dialogs.content import Content, ContentInvalid, InputKind, Step, StepKind, 
 from dialogs.content_files import Problem
 from dialogs.crisis import check_crisis_phrases
 from dialogs.payloads import OutsideButton
+from dialogs.regions import check_regions, with_regions
 from dialogs.steps import BuiltinStep, SpecialTarget
 
 MAX_STEP_ID = 40  # keeps "o1|<step>|<n>" well under Telegram's 64-byte callback_data
@@ -19,7 +20,8 @@ LONG_BUTTON = 40
 # Slots the engine or the service fills; a text may use only these.
 KNOWN_SLOTS = {"helplines", "summary", "case_number", "receipt_code", "status", "draft_hours", "retention_days",
                "report_online", "alias", "outcome", "office_hours", "text", "reason", "role", "list", "minutes",
-               "count", "numbers", "score", "link", "period", "cases", "kind", "news", "date", "channel"}
+               "count", "numbers", "score", "link", "period", "cases", "kind", "news", "date", "channel", "region",
+               "sla", "urgent", "late", "holder"}
 LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 VALIDATORS = {"link"}
 
@@ -27,6 +29,7 @@ VALIDATORS = {"link"}
 def load_content(root: Path) -> Content:
     """Read and check content; raise ContentInvalid listing every mistake."""
     content, problems, reader = read_content(root)
+    content = with_regions(content, reader) if content else None
     errors, _ = check(content, reader) if content else ([], [])
     if problems or errors or content is None:
         raise ContentInvalid(problems + errors)
@@ -36,6 +39,7 @@ def load_content(root: Path) -> Content:
 def check_content(root: Path, default_language: str | None = None) -> tuple[list[Problem], list[Problem]]:
     """Errors and warnings for `run_bot.py check-content`."""
     content, problems, reader = read_content(root)
+    content = with_regions(content, reader) if content else None
     if content is None:
         return problems, []
     errors, warnings = check(content, reader, default_language)
@@ -77,6 +81,7 @@ def check(content: Content, reader: _Reader, default_language: str | None = None
 
     _check_texts(content, reader, errors, warnings, default_language)
     _check_helplines(content, reader, errors)
+    check_regions(content, errors)
     check_crisis_phrases(reader.root, content.languages, errors, warnings)
     return errors, warnings
 
@@ -92,6 +97,8 @@ def _check_shape(step: Step, at) -> None:
         at(step, "takes input but has no 'next'")
     if step.validate is not None and (step.validate not in VALIDATORS or not step.invalid):
         at(step, f"'validate' must be one of {sorted(VALIDATORS)} and needs an 'invalid' text")
+    if step.kind is StepKind.REGION and not step.next:
+        at(step, "a region step needs 'next' (where the child goes once they answered, or when not asked)")
     if step.kind in (StepKind.RELAY, StepKind.CASE_STATUS) and not step.next:
         at(step, f"a {step.kind} step needs 'next' (where the child goes once they "
                  f"{'wrote' if step.kind is StepKind.RELAY else 'picked a report'})")

@@ -56,6 +56,7 @@ class CaseRow(Base):
     age_group: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(16))
     country: Mapped[str] = mapped_column(String(8))
+    region: Mapped[str | None] = mapped_column(String(32))  # a key of content/regions.yaml, nothing finer
     consent: Mapped[str] = mapped_column(String(16))
     reply_wanted: Mapped[bool] = mapped_column(Boolean, default=False)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -64,6 +64,7 @@ class Case:
     updated_at: datetime
     accepted_at: datetime | None
     closed_at: datetime | None
+    region: str | None = None  # a key of content/regions.yaml (None: not said, another place)
 
     def topic(self, target: Target) -> StaffTopic:
         """The case's topic in the operator or the police chat."""

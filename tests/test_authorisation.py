@@ -30,10 +30,12 @@ OPERATOR_CHAT = {
     CaseAction.OUTCOME: {"admin", "moderator", "holder"},
     CaseAction.CONVERT: {"admin", "holder"},
     CaseAction.ANSWER: {"admin", "holder"},
+    CaseAction.TRANSFER: {"admin", "moderator", "holder"},  # /transfer REGION, to Kyiv's own chat
 }
 # In the police chat only police and admins answer, and only on cases escalated with consent; no card action.
 POLICE_CHAT = {CaseAction.ANSWER: {"admin", "police"}}
 CHATS = {"operator": OPERATOR, "police": POLICE, "private": None}
+KYIV = -1001000000011  # a region's own operator chat: where /transfer kyiv sends a case
 
 
 def expected(action: CaseAction, consent: Consent, chat: str) -> set[str]:
@@ -64,6 +66,9 @@ def forge(tg: Any, user_id: int, chat_id: int, topic: int | None, action: CaseAc
     if action is CaseAction.ANSWER:
         tg.user_sends_text(user_id, "Here is what you can do.", chat_id=chat_id, thread_id=topic)
         return
+    if action is CaseAction.TRANSFER:
+        tg.user_sends_text(user_id, "/transfer kyiv", chat_id=chat_id, thread_id=topic)
+        return
     argument = "advice" if action is CaseAction.OUTCOME else ""
     chat = tg._chat_dict(tg.chats[chat_id])
     tg._push_update("callback_query", {
@@ -74,7 +79,8 @@ def forge(tg: Any, user_id: int, chat_id: int, topic: int | None, action: CaseAc
 
 @pytest.mark.parametrize("chat", list(CHATS))
 async def test_every_role_and_action_as_the_rules_say(tmp_path, tg, chat: str) -> None:
-    async with running_bot(bot_settings(tmp_path, tg)) as app:
+    tg.add_group(KYIV, "Kyiv operators", is_forum=True)
+    async with running_bot(bot_settings(tmp_path, tg, operator_chats=f"kyiv={KYIV}")) as app:
         async with app.db.transaction() as tx:
             for name, role in ROLES.items():
                 await tx.staff.grant(ACTORS[name], role, name, ADMIN)

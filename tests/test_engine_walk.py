@@ -19,7 +19,7 @@ from tests.dialog_walk import Sample, explore, run
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = load_content(ROOT / "content")
-ENGINE = Engine(CONTENT, "UA", "en")
+ENGINE = Engine(CONTENT, "UA", "en", regions_with_chats=frozenset({"kyiv"}))  # "Where do you live?" asked
 SAMPLES, EDGES = explore(ENGINE)
 STANDING = sorted(SAMPLES)  # every step a child can stand at
 TYPED = {"en": "hello, I don't get it", "uk": "привіт, мені погано", "lv": "sveiki, es nesaprotu",

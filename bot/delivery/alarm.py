@@ -20,16 +20,17 @@ class AdminAlarm:
     def __init__(self, transport: Transport, engine: Engine, admin_ids: Sequence[int],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.transport, self.engine, self.admin_ids, self.clock = transport, engine, admin_ids, clock
-        self._told: dict[Target, float] = {}
+        self._told: dict[tuple[Target, str | None], float] = {}
 
-    async def __call__(self, target: Target, reason: str) -> None:
+    async def __call__(self, target: Target, reason: str, region: str | None = None) -> None:
+        """`region`: the region whose own chat it is (None: the default chat)."""
         now = self.clock()
-        if now - self._told.get(target, -ALARM_EVERY) < ALARM_EVERY:
+        if now - self._told.get((target, region), -ALARM_EVERY) < ALARM_EVERY:
             return
-        self._told[target] = now
-        log.error("a staff chat is unreachable; deliveries wait", extra={"chat": str(target), "reason": reason})
-        text = self.engine.say(self.engine.default_language, "operator.chat_unreachable", role=target.value,
-                               reason=reason)
+        self._told[target, region] = now
+        chat = target.value if region is None else f"{target.value} · {region}"
+        log.error("a staff chat is unreachable; deliveries wait", extra={"chat": chat, "reason": reason})
+        text = self.engine.say(self.engine.default_language, "operator.chat_unreachable", role=chat, reason=reason)
         for admin in self.admin_ids:
             try:
                 await self.transport.send_text(Address(admin), text)

@@ -12,7 +12,7 @@ from functools import partial
 from bot.delivery.contract import Sent
 from bot.delivery.topics import CaseTopics
 from bot.limits import Limits
-from bot.staff_chats import StaffChats
+from bot.staff_chats import StaffChats, route_of
 from bot.transport import Address, Failure, Rows, SendError, StaffFile, Transport, send_long_text
 from dialogs.engine import Engine
 from dialogs.model import Button, MediaKind, MediaRef
@@ -38,7 +38,7 @@ class Courier:
             return await self._to_staff(transport, item, limits)
         except SendError as error:
             if error.failure is Failure.CHAT_MOVED and error.new_chat_id is not None:
-                chat = self.chats.of(item.target)
+                chat = self.chats.of(item.target, route_of(item.lane))
                 if chat is not None:
                     self.chats.move(chat, error.new_chat_id)  # the next attempt goes to the new id
             raise
@@ -59,7 +59,7 @@ class Courier:
             return Sent(tuple(await send_long_text(transport, to, self.engine.say(lang, VIBER_ADVICE_KEY),
                                                    pace=partial(limits.acquire_extra, item))))
         if item.kind is Kind.STAFF_COPY:
-            chat = self.chats.of(Target(payload["chat"]))
+            chat = self.chats.of(Target(payload["chat"]), payload.get("region"))
             if chat is None:
                 raise SendError(Failure.REFUSED, "the staff chat is not configured")
             media = MediaRef(MediaKind(payload["kind"]), payload.get("file_ref", ""), payload["message_id"])
@@ -73,7 +73,7 @@ class Courier:
         raise SendError(Failure.REFUSED, f"unknown kind {item.kind} for a child")
 
     async def _to_staff(self, transport: Transport, item: OutboxItem, limits: Limits) -> Sent | None:
-        chat = self.chats.of(item.target)
+        chat = self.chats.of(item.target, route_of(item.lane))  # a region's own chat, or the default one
         if chat is None:
             return None  # police chat not configured: nothing to deliver
         if item.kind is Kind.DELETE_TOPIC:

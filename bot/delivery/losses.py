@@ -7,7 +7,7 @@ a link, so that an admin deletes it by hand and retention really happens.
 from __future__ import annotations
 
 from bot.outbox import Outbox
-from bot.staff_chats import StaffChats
+from bot.staff_chats import StaffChats, route_of
 from storage import Kind, OutboxItem, Target, Transaction
 
 
@@ -23,10 +23,12 @@ class Losses:
             if case is not None:
                 await self.notices.notice(tx, case, "operator.notice.undeliverable", reason=reason)
         elif item.kind is Kind.DELETE_TOPIC:
+            region = route_of(item.lane)
             await self.notices.general(tx, "operator.topic_not_deleted", target=item.target, reason=reason,
-                                       link=self.topic_link(item.target, item.payload["topic_id"]))
+                                       link=self.topic_link(item.target, item.payload["topic_id"], region),
+                                       chat_region=region)
 
-    def topic_link(self, target: Target, topic_id: int) -> str:
+    def topic_link(self, target: Target, topic_id: int, region: str | None = None) -> str:
         """t.me/c/<chat>/<topic>: opens the topic for a member of the chat, and no one else."""
-        chat = self.chats.of(target)
+        chat = self.chats.of(target, region)
         return f"https://t.me/c/{str(chat).removeprefix('-100')}/{topic_id}" if chat else str(topic_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.delivery.contract import DeliveryMetrics, Sent
 from bot.delivery.policy import Verdict, as_send_error, decide, metrics_label
+from bot.staff_chats import route_of
 from storage import Database, Kind, OutboxItem, Target, Transaction
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ RECORD_BACKOFF = 0.5
 REASON_LIMIT = 200
 
 OnFailed = Callable[[Transaction, OutboxItem, str], Awaitable[None]]
-OnChatTrouble = Callable[[Target, str], Awaitable[None]]
+OnChatTrouble = Callable[[Target, str, str | None], Awaitable[None]]  # the target, why, the chat's region
 Write = Callable[[Transaction], Awaitable[bool]]
 
 
@@ -76,7 +77,7 @@ class Recorder:
         decision = decide(problem, item.target, attempt, self.max_attempts)
         if decision.tell_admins and self.on_chat_trouble is not None:
             try:
-                await self.on_chat_trouble(item.target, reason)
+                await self.on_chat_trouble(item.target, reason, route_of(item.lane))
             except Exception:  # noqa: BLE001 - telling admins is best effort; the item still waits
                 log.exception("telling admins about a staff chat failed")
         if decision.verdict is Verdict.GIVE_UP:

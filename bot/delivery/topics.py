@@ -14,7 +14,7 @@ from functools import partial
 from bot.cards import card_buttons, card_text, topic_name
 from bot.delivery.contract import Sent
 from bot.limits import Limits
-from bot.staff_chats import StaffChats
+from bot.staff_chats import StaffChats, route_of
 from bot.transport import Address, Failure, OutgoingFile, Pace, SendError, Transport, send_long_text
 from dialogs.engine import Engine
 from dialogs.inert import inert
@@ -42,6 +42,8 @@ class CaseTopics:
         case = await self._load(item.payload["case_id"])
         if case is None:
             return None  # purged meanwhile
+        if self.chats.route(item.target, case.region) != route_of(item.lane):
+            chat = self.chats.of(item.target, case.region) or chat  # queued before /transfer: the case's chat now
         try:
             return await self._item(transport, item, case, chat, limits)
         except SendError as error:

@@ -13,6 +13,7 @@ from typing import Any
 
 from dialogs.model import State
 from dialogs.payloads import RATINGS
+from dialogs.regions import NoRegion
 from storage import Case, CaseStatus, StatEvent, Transaction
 
 NOT_SAID = frozenset({"no_say"})  # the child chose not to say: counted with those never asked
@@ -24,7 +25,7 @@ async def record(tx: Transaction, event: StatEvent, case: Case, *, minutes: int 
     """Count `event` for `case` today."""
     await tx.stats.count(
         tx.now.date(), event, urgent=case.urgent, minutes=minutes, outcome=outcome,
-        region=_region(case), channel=case.channel, language=case.language,
+        region=case.region, channel=case.channel, language=case.language,
         age_group=None if case.age_group in NOT_SAID else case.age_group,
         kind=str(case.kind), harm=harm_of(case),
     )
@@ -33,11 +34,6 @@ async def record(tx: Transaction, event: StatEvent, case: Case, *, minutes: int 
 def harm_of(case: Case) -> str | None:
     """A report's kind of harm, or the kind of content of a link report (both are button values)."""
     return case.category or case.answers.get("link_kind")
-
-
-def _region(case: Case) -> str | None:
-    # Cases carry a region key once regions exist (issue 15); until then every case is "not said".
-    return getattr(case, "region", None)
 
 
 def minutes_since(start: datetime, now: datetime) -> int:
@@ -83,7 +79,8 @@ async def record_turn(tx: Transaction, before: State | None, after: State, chann
     category = after.answers.get("category")
     if category and not (before and before.answers.get("category")):
         await tx.stats.count(tx.now.date(), StatEvent.REPORT_BEGUN, channel=channel, language=after.lang,
-                             harm=str(category), region=after.answers.get("region"), kind="report")
+                             harm=str(category), region=None if after.region in set(NoRegion) else after.region,
+                             kind="report")
 
 
 async def record_checkin_answered(tx: Transaction, case: Case | None) -> None:

@@ -61,9 +61,8 @@ class TelegramChannel:
         await self.updates.handle(tx, update)
 
     async def check(self) -> None:
-        await check_staff_chat(self.bot, self.chats.operator, "OPERATOR_CHAT_ID")
-        if self.chats.police is not None:
-            await check_staff_chat(self.bot, self.chats.police, "POLICE_CHAT_ID")
+        for place in self.chats.places():  # the default chats, then the regions' own (named when wrong)
+            await check_staff_chat(self.bot, place.chat_id, place.setting)
 
     def routes(self, inbox: InboxProcessor) -> list[Route]:
         receiver = self._receiver_for(inbox)

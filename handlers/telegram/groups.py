@@ -8,6 +8,7 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ChatMemberUpdated, Message
 
+from bot.casework import Casework
 from bot.staff_chats import StaffChats
 from storage import Transaction
 
@@ -26,9 +27,25 @@ async def on_added_to_group(update: ChatMemberUpdated, bot: Bot, tx: Transaction
     tx.after_commit(lambda: _leave(bot, update.chat.id))
 
 
-async def on_group_migrated(message: Message, staff_chats: StaffChats) -> None:
-    # A group upgraded to a supergroup changes id (migrate_to_chat_id): follow it, and tell the admin.
+async def on_group_migrated(message: Message, bot: Bot, tx: Transaction, staff_chats: StaffChats,
+                            casework: Casework) -> None:
+    # A group upgraded to a supergroup changes id (migrate_to_chat_id): follow it, and tell the admins.
+    place = staff_chats.place_of(message.chat.id)
     staff_chats.move(message.chat.id, message.migrate_to_chat_id)
+    if place is None:
+        return
+    setting = (f"{place.setting.split(':')[0]}=…{place.region}={message.migrate_to_chat_id}…" if place.region
+               else f"{place.setting}={message.migrate_to_chat_id}")
+    text = casework.engine.say(casework.lang, "operator.chat_moved", text=setting)
+    tx.after_commit(lambda: _tell_admins(bot, casework.settings.admin_ids, text))
+
+
+async def _tell_admins(bot: Bot, admin_ids: tuple[int, ...], text: str) -> None:
+    for admin in admin_ids:
+        try:
+            await bot.send_message(admin, text)
+        except TelegramAPIError:
+            pass  # the admin never started a private chat with the bot: the log line remains
 
 
 # Filters are coroutines: aiogram runs plain callables (and magic filters) in a thread, one hand-off each.

@@ -12,9 +12,10 @@ from aiogram.types import CallbackQuery, Message
 from bot.cards import CardPress, card_buttons
 from bot.casework import Casework, Refused
 from bot.permissions import CaseAction
-from bot.staff_chats import StaffChats
+from bot.staff_chats import ChatPlace, StaffChats, topic_case
 from dialogs.engine import Engine
 from handlers.telegram.convert import media_ref
+from handlers.telegram.regions import on_queue, on_transfer
 from handlers.telegram.transport import markup
 from storage import Case, Role, Target, Transaction
 
@@ -22,12 +23,12 @@ ROLES = tuple(role.value for role in Role)  # /grant ROLE: moderator, counsellor
 
 
 class InStaffChat(Filter):
-    """Passes only updates from the configured operator or police chat, naming which one."""
+    """Passes only updates from a configured operator or police chat (a region's too), naming which one."""
 
     async def __call__(self, event: Message | CallbackQuery, staff_chats: StaffChats) -> bool | dict[str, Any]:
         chat = event.chat if isinstance(event, Message) else event.message.chat if event.message else None
-        target = staff_chats.target_of(chat.id) if chat is not None else None
-        return {"target": target} if target is not None else False
+        place = staff_chats.place_of(chat.id) if chat is not None else None
+        return {"target": place.target, "place": place} if place is not None else False
 
 
 async def card_press(callback: CallbackQuery) -> bool | dict[str, Any]:
@@ -37,12 +38,12 @@ async def card_press(callback: CallbackQuery) -> bool | dict[str, Any]:
 
 
 async def on_case_button(callback: CallbackQuery, press: CardPress, tx: Transaction, casework: Casework,
-                         staff_chats: StaffChats, target: Target) -> None:
+                         staff_chats: StaffChats, target: Target, place: ChatPlace) -> None:
     actor = await casework.actor(tx, callback.from_user.id)
     case = await tx.cases.get(press.case_id)
     action = press.action
     refused = casework.engine.say(casework.lang, "operator.refused")
-    if actor is None or case is None:
+    if actor is None or case is None or staff_chats.route(target, case.region) != place.region:  # its own chat only
         _answer(tx, callback, refused)
         return
     try:
@@ -104,10 +105,11 @@ async def on_staff(message: Message, tx: Transaction, casework: Casework) -> Non
     _reply(tx, message, say(casework.lang, "operator.staff.list", list=listing))
 
 
-async def on_audit(message: Message, command: CommandObject, tx: Transaction, casework: Casework, target: Target) -> None:
+async def on_audit(message: Message, command: CommandObject, tx: Transaction, casework: Casework,
+                   target: Target, place: ChatPlace, staff_chats: StaffChats) -> None:
     if not await _is_admin(message, tx, casework):
         return
-    case = await _topic_case(message, tx, target)
+    case = await _topic_case(message, tx, place, staff_chats)
     if case is None and command.args:
         case = await tx.cases.by_number(command.args.strip())
     if case is None:
@@ -133,10 +135,11 @@ async def on_reload(message: Message, tx: Transaction, casework: Casework,
         _reply(tx, message, say(casework.lang, "operator.reload.ok"))
 
 
-async def on_prepared(message: Message, command: CommandObject, tx: Transaction, casework: Casework, target: Target) -> None:
+async def on_prepared(message: Message, command: CommandObject, tx: Transaction, casework: Casework,
+                   target: Target, place: ChatPlace, staff_chats: StaffChats) -> None:
     """A prepared answer or a tip card from content/, sent to the child in their own language."""
     actor = await casework.actor(tx, message.from_user.id)
-    case = await _topic_case(message, tx, target)
+    case = await _topic_case(message, tx, place, staff_chats)
     if actor is None or case is None:
         return
     engine, name = casework.engine, (command.args or "").strip()
@@ -156,20 +159,22 @@ async def on_prepared(message: Message, command: CommandObject, tx: Transaction,
         await casework.outbox.notice(tx, case, refusal, target=target)
 
 
-async def on_staff_edit(message: Message, tx: Transaction, casework: Casework, target: Target) -> None:
-    case = await _topic_case(message, tx, target)
+async def on_staff_edit(message: Message, tx: Transaction, casework: Casework,
+                   target: Target, place: ChatPlace, staff_chats: StaffChats) -> None:
+    case = await _topic_case(message, tx, place, staff_chats)
     if case is not None and await casework.actor(tx, message.from_user.id) is not None:
         await casework.outbox.notice(tx, case, "operator.notice.edit_not_relayed", target=target)
 
 
-async def on_topic_message(message: Message, tx: Transaction, casework: Casework, target: Target) -> None:
+async def on_topic_message(message: Message, tx: Transaction, casework: Casework,
+                   target: Target, place: ChatPlace, staff_chats: StaffChats) -> None:
     """A staff member writes in a case topic: it reaches the child, signed by role, never by name."""
     if message.from_user is None or message.from_user.is_bot:
         return
     actor = await casework.actor(tx, message.from_user.id)
     if actor is None:
         return  # not staff: never relayed
-    case = await _topic_case(message, tx, target)
+    case = await _topic_case(message, tx, place, staff_chats)
     if case is None:
         # Nothing goes to a child from General; say so to someone who answers the bot there.
         replied = message.reply_to_message
@@ -189,10 +194,11 @@ async def on_topic_message(message: Message, tx: Transaction, casework: Casework
         await casework.outbox.notice(tx, case, refusal, target=target)
 
 
-async def _topic_case(message: Message, tx: Transaction, target: Target) -> Case | None:
+async def _topic_case(message: Message, tx: Transaction, place: ChatPlace, chats: StaffChats) -> Case | None:
+    """The case of the topic the message is in: each chat numbers its topics on its own."""
     if not message.is_topic_message or message.message_thread_id is None:
         return None
-    return await tx.cases.by_topic(target, message.message_thread_id)
+    return await topic_case(tx, place, chats, message.message_thread_id)
 
 
 async def _is_admin(message: Message, tx: Transaction, casework: Casework) -> bool:
@@ -236,6 +242,8 @@ def staff_router() -> Router:
     router.message.register(on_audit, Command("audit"))
     router.message.register(on_reload, Command("reload"))
     router.message.register(on_prepared, Command("canned", "tip"))
+    router.message.register(on_transfer, Command("transfer"))  # handlers/telegram/regions.py
+    router.message.register(on_queue, Command("queue"))
     router.edited_message.register(on_staff_edit)
     router.message.register(on_topic_message)
     return router

@@ -106,6 +106,13 @@ class Cases(Repository):
         """The case discussed in that police-chat topic."""
         return await self._newest(_BY_POLICE_TOPIC, {"topic_id": topic_id})
 
+    async def with_topic(self, target: Target, topic_id: int) -> list[Case]:
+        """Every case with that topic id in a staff chat of `target`, newest first (regions' chats
+        number their topics each on their own: the caller picks the one routed to its chat)."""
+        column = T.c.police_topic_id if target is Target.POLICE else T.c.operator_topic_id
+        statement = select(T).where(column == topic_id).order_by(T.c.id.desc())
+        return [self._record(row) for row in await self._session.execute(statement)]
+
     async def by_receipt(self, receipt_hash: str) -> Case | None:
         """The case whose receipt code hashes to `receipt_hash`."""
         return await self._newest(_BY_RECEIPT, {"receipt_hash": receipt_hash})
