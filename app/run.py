@@ -26,7 +26,8 @@ async def serve(service: Service, stop: asyncio.Event) -> None:
         return all(not task.done() for task in service.tasks) and all(channel.alive() for channel in channels)
 
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes, token),
+    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes, token,
+                                                 problems=service.worker.health.problems),
                                    access_log=None)
     await service.runner.setup()
     await web.TCPSite(service.runner, settings.web_host, settings.web_port).start()

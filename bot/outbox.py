@@ -2,7 +2,8 @@
 
 Every item is written inside the caller's transaction, so that a message leaves if and only if the
 change that causes it commits. A lane is sent one item at a time in order: one lane per child, one
-per case topic in each staff chat. Cards are rendered when they are sent, from the case as it is
+per case topic in each staff chat (and beside it one for the case's urgent items and one for its
+card's edits: `staff_lane`). Cards are rendered when they are sent, from the case as it is
 then, so a queued card never shows a stale status. Item kinds and their payloads: storage.Kind.
 """
 from __future__ import annotations
@@ -18,7 +19,14 @@ def child_lane(conversation_key: str) -> str:
     return f"child:{conversation_key}"
 
 
-def staff_lane(target: Target, case_id: int) -> str:
+def staff_lane(target: Target, case_id: int, kind: Kind | None = None, priority: Priority = Priority.NORMAL) -> str:
+    """A case topic's lane for an item: its card's edits go in a lane of their own (a slow or retried
+    edit never holds the child's words back), and so do its urgent items (never held behind the
+    case's ordinary ones, e.g. a file Telegram refuses)."""
+    if kind is Kind.CARD_UPDATE:
+        return f"{target}:{case_id}:card"
+    if priority is Priority.URGENT:
+        return f"{target}:{case_id}:urgent"
     return f"{target}:{case_id}"
 
 
@@ -65,9 +73,11 @@ class Outbox:
 
     async def to_staff(self, tx: Transaction, target: Target, case: Case, kind: Kind, payload: dict,
                        priority: Priority | None = None) -> None:
-        if priority is None:
+        if kind is Kind.CARD_UPDATE:
+            priority = Priority.LOW  # after every message: the card shows the case as it is when it is edited
+        elif priority is None:
             priority = Priority.URGENT if case.urgent else Priority.NORMAL
-        await self._queue(tx, target, self.staff_channel, staff_lane(target, case.id), kind,
+        await self._queue(tx, target, self.staff_channel, staff_lane(target, case.id, kind, priority), kind,
                           {"case_id": case.id, **payload}, priority, case_id=case.id)
 
     async def _queue(self, tx: Transaction, target: Target, channel: str, lane: str, kind: Kind, payload: dict,

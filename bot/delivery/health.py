@@ -1,0 +1,58 @@
+"""Whether each staff chat can be written to: since when it cannot, and how many items it held.
+
+The recorder tells it every outcome of a staff chat's item. A failure of the platform, the network or
+the chat itself (not one message refused: that is the message's trouble, bot/delivery/policy.py)
+starts an outage; the next item that gets through ends it. An outage that lasted `after` seconds
+(5 minutes) makes /healthz answer 503 with the reason while it lasts, and when it ends admins get one
+line in the operator chat's General topic: how many items were held and for how long.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.transport import Failure
+from storage import OutboxItem, Target
+
+UNREACHABLE_AFTER = 300.0  # seconds a staff chat may fail before /healthz says so
+# Failures that say nothing gets through to the chat (as against one message refused).
+CHAT_DOWN = frozenset({Failure.SERVER, Failure.NETWORK, Failure.NO_ACCESS, Failure.RECIPIENT_GONE})
+
+
+@dataclass(slots=True)
+class Outage:
+    target: Target
+    since: float  # the clock's reading at the first failure
+    reason: str
+    held: set[int] = field(default_factory=set)  # the items that failed meanwhile
+    seconds: float = 0.0  # how long it lasted (set when it ends)
+
+
+class ChatHealth:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, after: float = UNREACHABLE_AFTER) -> None:
+        self.clock, self.after = clock, after
+        self._down: dict[Target, Outage] = {}
+
+    def failed(self, item: OutboxItem, failure: Failure, reason: str) -> None:
+        if item.target is Target.CHILD or failure not in CHAT_DOWN:
+            return
+        outage = self._down.get(item.target)
+        if outage is None:
+            outage = self._down[item.target] = Outage(item.target, self.clock(), reason)
+        outage.reason = reason
+        outage.held.add(item.id)
+
+    def sent(self, item: OutboxItem) -> Outage | None:
+        """An item reached its chat: the outage it ends, if it lasted long enough to be told."""
+        outage = self._down.pop(item.target, None) if item.target is not Target.CHILD else None
+        if outage is None:
+            return None
+        outage.seconds = self.clock() - outage.since
+        return outage if outage.seconds >= self.after else None
+
+    def problems(self) -> list[str]:
+        """What /healthz names: each staff chat unreachable for `after` seconds or more."""
+        now = self.clock()
+        return [f"{outage.target.value} chat unreachable for {int(now - outage.since)} s ({outage.reason})"
+                for outage in self._down.values() if now - outage.since >= self.after]
