@@ -63,9 +63,11 @@ class Losses:
             await self._tell_child(tx, case.channel, case.conversation_key, CHILD_SEND_AGAIN, case)
 
     async def chat_back(self, tx: Transaction, outage: Outage) -> None:
-        """A staff chat can be written to again: one line with what waited and for how long."""
+        """A staff chat can be written to again: one line with what waited and for how long (the items
+        that failed meanwhile, and those still waiting for the chat: the one just sent among them)."""
+        held = max(len(outage.held), await tx.outbox.depth(outage.target) + 1)
         await self.notices.general(tx, "operator.chat_back", target=Target.OPERATOR, role=outage.target.value,
-                                   count=len(outage.held), minutes=max(1, math.ceil(outage.seconds / 60)))
+                                   count=held, minutes=max(1, math.ceil(outage.seconds / 60)))
 
     async def _tell_child(self, tx: Transaction, channel: str, key: str, text_key: str, case: Case | None) -> None:
         if self.engine is None:
