@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from app.build import FLUSH_SECONDS, Service
+from bot.delivery.openings import sweep_openings
 from bot.scheduler import start_scheduler
 from bot.web import build_web_app
 
@@ -33,6 +34,7 @@ async def serve(service: Service, stop: asyncio.Event) -> None:
     await web.TCPSite(service.runner, settings.web_host, settings.web_port).start()
     for channel in channels:  # after the web server is up: Viber calls its webhook back at once
         service.tasks += await channel.start(service.inbox, loops_stop)
+    await sweep_openings(service.db, service.outbox)  # topics a crash left unrecorded: adopted or deleted
     inbox_task = asyncio.create_task(service.inbox.run(loops_stop), name="inbox")
     worker_task = asyncio.create_task(service.worker.run(worker_stop), name="delivery")
     service.tasks += [inbox_task, worker_task]

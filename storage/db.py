@@ -20,6 +20,7 @@ from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
+from storage.repositories.openings import TopicOpenings
 from storage.repositories.outbox import Outbox
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
@@ -36,7 +37,7 @@ class Transaction:
 
     __slots__ = (
         "_after_commit", "_clock", "_on_commit", "audit", "case_messages", "cases", "chat_messages", "conversations", "inbox",
-        "outbox", "staff", "stats",
+        "outbox", "staff", "stats", "topic_openings",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
@@ -52,6 +53,7 @@ class Transaction:
         self.stats = Stats(ctx)
         self.chat_messages = ChatMessages(ctx)
         self.case_messages = CaseMessages(ctx)
+        self.topic_openings = TopicOpenings(ctx)
 
     @property
     def now(self) -> datetime:

@@ -109,9 +109,10 @@ class CaseTopics:
         """Topic, then card, each recorded at once so a retry never repeats it (called holding `_opening`)."""
         target = item.target
         if case.topic(target).topic_id is None:
-            topic_id = await transport.open_topic(chat, topic_name(self.engine, self.lang, case))
+            topic_id = await self._create_topic(transport, case, target, chat)
             async with self.db.transaction() as tx:
                 case = await tx.cases.set_topic(case.id, target, topic_id=topic_id)
+                await tx.topic_openings.attached(case.id, target)
             await limits.acquire_extra(item)
         topic = case.topic(target)
         if topic.card_message_id is None:
@@ -129,6 +130,26 @@ class CaseTopics:
                                         {"case_id": case.id, **payload}, priority=priority, case_id=case.id)
             topic = case.topic(target)
         return Sent((topic.card_message_id,) if topic.card_message_id else (), topic_id=topic.topic_id)
+
+    async def _create_topic(self, transport: Transport, case: Case, target: Target, chat: int) -> int:
+        """A new topic's thread id. Its opening is recorded before Telegram is asked and its thread id
+        right after, each in its own transaction: a crash in between leaves a row that the next try
+        (here) or the sweep (bot/delivery/openings.py) finds, so no topic is ever lost to a purge."""
+        async with self.db.transaction() as tx:
+            created = await tx.topic_openings.created_for(case.id, target, chat)
+            if created is not None:
+                return created  # made before a crash, never attached: adopted, not made again
+            opening = await tx.topic_openings.add(case.id, target, chat)
+        try:
+            topic_id = await transport.open_topic(chat, topic_name(self.engine, self.lang, case))
+        except SendError as error:
+            if error.failure is not Failure.NETWORK:  # Telegram answered: no topic was made
+                async with self.db.transaction() as tx:
+                    await tx.topic_openings.drop(opening)
+            raise
+        async with self.db.transaction() as tx:
+            await tx.topic_openings.opened(opening, topic_id)
+        return topic_id
 
     def _opening(self, case_id: int, target: Target) -> asyncio.Lock:
         """The lock held while a case's topic is opened in one staff chat (kept while anyone holds it)."""

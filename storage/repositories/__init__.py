@@ -5,8 +5,9 @@ from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
+from storage.repositories.openings import TopicOpenings
 from storage.repositories.outbox import Outbox
 from storage.repositories.staff import Audit, Staff
 from storage.repositories.stats import Stats
 
-__all__ = ["Audit", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Inbox", "Outbox", "Staff", "Stats"]
+__all__ = ["Audit", "CaseMessages", "Cases", "ChatMessages", "Conversations", "Inbox", "Outbox", "Staff", "Stats", "TopicOpenings"]

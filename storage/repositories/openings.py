@@ -1,0 +1,57 @@
+"""The `topic_openings` table: a case's forum topic between "asked Telegram for it" and "the case holds it"."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from storage.models import TopicOpeningRow, table
+from storage.repositories.base import Repository
+from storage.values import Target
+
+T = table(TopicOpeningRow)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicOpening:
+    id: int
+    case_id: int
+    target: Target
+    chat: int
+    thread_id: int | None  # None: Telegram was asked, its answer not (yet) recorded
+    created_at: datetime
+
+
+class TopicOpenings(Repository):
+    __slots__ = ()
+
+    async def add(self, case_id: int, target: Target, chat: int) -> int:
+        """Record that a topic is about to be created for the case in `chat`; the row's id."""
+        statement = T.insert().values(case_id=case_id, target=str(target), chat=chat, created_at=self._now())
+        return int((await self._session.execute(statement.returning(T.c.id))).scalar_one())
+
+    async def opened(self, opening_id: int, thread_id: int) -> None:
+        """Telegram created the topic: its thread id."""
+        await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=thread_id))
+
+    async def created_for(self, case_id: int, target: Target, chat: int) -> int | None:
+        """The thread id of a topic created for the case in `chat` and never attached to it, if any."""
+        statement = (select(T.c.thread_id)
+                     .where(T.c.case_id == case_id, T.c.target == str(target), T.c.chat == chat, T.c.thread_id.is_not(None))
+                     .order_by(T.c.id.desc()).limit(1))
+        found = (await self._session.execute(statement)).scalar()
+        return None if found is None else int(found)
+
+    async def attached(self, case_id: int, target: Target) -> None:
+        """The case holds its topic now: its openings are done."""
+        await self._affected(delete(T).where(T.c.case_id == case_id, T.c.target == str(target)))
+
+    async def left_before(self, before: datetime) -> list[TopicOpening]:
+        """Openings older than `before` (so not in progress): what a crash or a lost answer left."""
+        rows = await self._session.execute(select(T).where(T.c.created_at < before).order_by(T.c.id))
+        return [TopicOpening(row.id, row.case_id, Target(row.target), int(row.chat),
+                             None if row.thread_id is None else int(row.thread_id), row.created_at) for row in rows]
+
+    async def drop(self, opening_id: int) -> None:
+        await self._affected(delete(T).where(T.c.id == opening_id))
