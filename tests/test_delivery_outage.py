@@ -98,3 +98,14 @@ async def test_healthz_names_an_unreachable_operator_chat_and_admins_hear_when_i
                 assert response.status == 200
         assert [m.text for m in tg.messages_in(OPERATOR) if m.text == back] == [back]  # once
         assert not any("cannot post" in (m.text or "") for m in tg.sent_to(ADMIN))  # a 5xx is not "bot removed"
+
+
+def test_a_chat_gets_through_while_an_item_was_sent_in_the_last_minute() -> None:
+    clock = Manual()
+    health = ChatHealth(clock)
+    assert not health.getting_through(Target.OPERATOR)
+    health.sent(item(1))
+    clock.now += 59
+    assert health.getting_through(Target.OPERATOR) and not health.getting_through(Target.CHILD)
+    clock.now += 2
+    assert not health.getting_through(Target.OPERATOR)

@@ -61,6 +61,16 @@ def test_an_outage_is_waited_out_for_the_retention_period_then_given_up(failure:
         assert decide(SendError(failure), target, 500, 90 * DAY, 90 * DAY, no_jitter) == Decision(GIVE_UP)
 
 
+@pytest.mark.parametrize("failure", [Failure.SERVER, Failure.NETWORK])
+def test_a_5xx_for_one_item_while_others_get_through_is_that_items_trouble(failure: Failure) -> None:
+    """A file Telegram answers with 500 every time, while the chat takes everything else: after about
+    a minute of tries the item is given up (its loss told), and the lane moves on."""
+    error = SendError(failure)
+    assert decide(error, STAFF, UNKNOWN_TRIES - 1, DAY, KEEP_SECONDS, no_jitter, others_get_through=True).verdict is RETRY
+    assert decide(error, STAFF, UNKNOWN_TRIES, DAY, KEEP_SECONDS, no_jitter, others_get_through=True) == Decision(GIVE_UP)
+    assert decide(error, CHILD, MAX, DAY, KEEP_SECONDS, no_jitter, others_get_through=False).verdict is RETRY  # an outage
+
+
 def test_nothing_waits_more_than_two_minutes_behind_an_item_that_will_be_given_up() -> None:
     """The sum of the waits before an item that is not an outage is given up (jitter included)."""
     for failure in (Failure.REFUSED, Failure.TOPIC_GONE, Failure.UNKNOWN, Failure.CHAT_MOVED):

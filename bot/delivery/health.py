@@ -16,6 +16,7 @@ from bot.transport import Failure
 from storage import OutboxItem, Target
 
 UNREACHABLE_AFTER = 300.0  # seconds a staff chat may fail before /healthz says so
+RECENT = 60.0  # a send this recent shows a chat (or children's chats) get messages
 # Failures that say nothing gets through to the chat (as against one message refused).
 CHAT_DOWN = frozenset({Failure.SERVER, Failure.NETWORK, Failure.NO_ACCESS, Failure.RECIPIENT_GONE})
 
@@ -33,6 +34,12 @@ class ChatHealth:
     def __init__(self, clock: Callable[[], float] = time.monotonic, after: float = UNREACHABLE_AFTER) -> None:
         self.clock, self.after = clock, after
         self._down: dict[Target, Outage] = {}
+        self._last_sent: dict[Target, float] = {}  # by target (children's chats together)
+
+    def getting_through(self, target: Target) -> bool:
+        """Whether an item for `target` (any child, for a child's) was sent within the last minute."""
+        last = self._last_sent.get(target)
+        return last is not None and self.clock() - last < RECENT
 
     def failed(self, item: OutboxItem, failure: Failure, reason: str) -> None:
         if item.target is Target.CHILD or failure not in CHAT_DOWN:
@@ -45,6 +52,7 @@ class ChatHealth:
 
     def sent(self, item: OutboxItem) -> Outage | None:
         """An item reached its chat: the outage it ends, if it lasted long enough to be told."""
+        self._last_sent[item.target] = self.clock()
         outage = self._down.pop(item.target, None) if item.target is not Target.CHILD else None
         if outage is None:
             return None

@@ -54,10 +54,14 @@ def backoff_seconds(attempt: int, rng: Callable[[], float] = random.random, cap:
 
 
 def decide(error: SendError, target: Target, attempt: int, age: float = 0.0, keep: float = KEEP_SECONDS,
-           rng: Callable[[], float] = random.random) -> Decision:
+           rng: Callable[[], float] = random.random, others_get_through: bool = False) -> Decision:
     """What to do after the `attempt`-th failed attempt to send an item for `target`, queued `age`
-    seconds ago; an outage is waited out for `keep` seconds (RETENTION_DAYS)."""
+    seconds ago; an outage is waited out for `keep` seconds (RETENTION_DAYS). `others_get_through`:
+    other items for the same kind of chat were sent in the last minute, so a 5xx or network failure
+    that keeps coming back for this item is its own trouble, not an outage."""
     failure = error.failure
+    if failure in (Failure.SERVER, Failure.NETWORK) and others_get_through and attempt >= UNKNOWN_TRIES:
+        return Decision(Verdict.GIVE_UP)  # (no item waits more than two minutes behind this one)
     if failure is Failure.RATE_LIMITED:
         return Decision(Verdict.RETRY, max(0.0, float(error.retry_after or 0.0)))  # exactly when asked
     if target is Target.CHILD and failure in CHILD_GONE:

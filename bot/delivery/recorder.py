@@ -82,7 +82,8 @@ class Recorder:
         problem = as_send_error(error)
         reason, attempt = short(problem.reason), item.attempts + 1
         age = (self.db.now - item.created_at).total_seconds()
-        decision = decide(problem, item.target, attempt, age, self.keep)
+        decision = decide(problem, item.target, attempt, age, self.keep,
+                          others_get_through=self.health.getting_through(item.target))
         self.health.failed(item, problem.failure, reason)
         if decision.tell_admins and self.on_chat_trouble is not None:
             try:
