@@ -99,3 +99,17 @@ async def test_a_cards_edit_that_is_retried_never_holds_the_childs_answer_back(c
     await tg.wait_for(lambda t: t.calls_of("editMessageText"), what="the edit tried")
     tg.user_sends_text(CHILD, "I am here, thank you")
     await tg.wait_for(lambda t: arrived(t, topic, "I am here, thank you"), what="the child's answer in the topic")
+
+
+async def test_a_file_for_the_child_telegram_refuses_is_told_to_both_sides(case, tg):
+    app, child, topic = case
+    tg.fail_next("copyMessage", FOREVER, code=400, description="Bad Request: message can't be copied")
+    tg.user_sends_photo(800003, chat_id=OPERATOR, thread_id=topic)  # the counsellor's photo for the child
+    tg.user_sends_text(800003, "Here is what I mean.", chat_id=OPERATOR, thread_id=topic)
+    told = app.engine.say("en", "notice.not_shown_to_you")
+    await tg.wait_for(lambda t: told in [m.text for m in t.sent_to(CHILD)], what="the child told kindly")
+    await tg.wait_for(lambda t: any((m.text or "").endswith("Here is what I mean.") for m in t.sent_to(CHILD)),
+                      what="the counsellor's next words reach the child")
+    undeliverable = app.engine.say("en", "operator.notice.undeliverable", reason="")
+    await tg.wait_for(lambda t: any((m.text or "").startswith(undeliverable) for m in t.messages_in(OPERATOR, topic)),
+                      what="the topic told")
