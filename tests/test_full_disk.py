@@ -10,10 +10,13 @@ import aiohttp
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.viber_api import text_event
 from tests.support import Child, bot_settings, running_bot, settled
+from tests.test_viber import World, world
 
 CHILD = 631
 SECRET = "s3cret-token-of-at-least-32-chars_0123"
+FIXTURES = (world,)  # the Viber world, a fixture of tests/test_viber.py
 LONG_STORY = "They keep writing to me at night and I do not know what to do. " * 300  # needs new pages
 
 
@@ -95,3 +98,11 @@ async def test_a_webhook_on_a_full_disk_answers_503_and_200_once_space_returns(t
             assert await deliver() == [200]
         await settled(app, tg)
         assert len(child.inbox) > asked
+
+
+async def test_a_viber_webhook_on_a_full_disk_answers_503_and_200_once_space_returns(world: World) -> None:
+    await world.app.db.run_sync(no_room)
+    status, _ = await world.post(text_event("viber-child-1", LONG_STORY))
+    assert status == 503  # the whole event is stored before 200: here it cannot be
+    await world.app.db.run_sync(room_again)
+    await world.send("viber-child-1", LONG_STORY)  # Viber's redelivery: 200 once stored

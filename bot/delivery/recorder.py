@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from datetime import timedelta
 from typing import Any
 
