@@ -206,7 +206,8 @@ class TopicOpeningRow(Base):
     deleted once the case holds the topic. What a crash leaves here is found by the sweep (bot/delivery/openings.py)."""
 
     __tablename__ = "topic_openings"
-    __table_args__ = (Index(None, "case_id", "target"), NO_REUSE)
+    # One opening at a time per case and staff chat: two processes never both create a case's topic.
+    __table_args__ = (Index(None, "case_id", "target", unique=True), NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int]  # no foreign key: the row must outlive a purged case, to delete its topic

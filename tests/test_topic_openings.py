@@ -3,6 +3,7 @@ the opening is recorded before Telegram is asked and its thread id right after; 
 adopts the topic, and the sweep adopts it or deletes it when its case is gone."""
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -91,3 +92,37 @@ async def test_the_opening_is_recorded_before_telegram_is_asked(tmp_path, tg: Fa
         async with app.db.transaction() as tx:
             left = await tx.topic_openings.left_before(tx.now + timedelta(days=1))
         assert [(o.case_id, o.thread_id) for o in left] == [(case.id, None)]
+
+
+async def test_a_topic_another_worker_is_opening_is_waited_for_not_made_twice(tmp_path, tg: FakeTelegram) -> None:
+    """Two lanes of one case (its urgent items beside its ordinary ones) may be sent by two processes:
+    the one that finds the other's opening in flight waits, then takes the topic it made."""
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        case = await a_case(app, "200005")
+        async with app.db.transaction() as tx:  # another process has just asked Telegram for the topic
+            opening = await tx.topic_openings.add(case.id, Target.OPERATOR, OPERATOR)
+            await app.outbox.case_card(tx, case)
+        await retried(app)
+        async with app.db.transaction() as tx:
+            assert (await tx.cases.get(case.id)).operator_topic_id is None  # it waits, and makes nothing
+        assert tg.calls_of("createForumTopic") == []
+        bot = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+        try:
+            thread = (await bot.create_forum_topic(OPERATOR, "200005 · Report")).message_thread_id
+        finally:
+            await bot.session.close()
+        async with app.db.transaction() as tx:  # the other process got Telegram's answer (and died)
+            await tx.topic_openings.opened(opening, thread)
+        await settled(app, tg)
+        assert [topic.thread_id for topic in tg.topics(OPERATOR)] == [thread]
+        assert any(m.from_bot and "200005" in (m.text or "") for m in tg.messages_in(OPERATOR, thread))
+
+
+async def retried(app: Any) -> None:
+    """Until the card has been tried and is waiting for the other worker's opening."""
+    for _ in range(1000):
+        async with app.db.transaction() as tx:
+            if any(item.error == "topic being opened" for item in await tx.outbox.items()):
+                return
+        await asyncio.sleep(0.01)  # (the database has no event to wait on)
+    raise TimeoutError("the card was never tried")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from datetime import timedelta
 from functools import partial
 
 from bot.cards import card_buttons, card_text, topic_name
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 TEXT_LIMIT = 4096  # Telegram's, for the parts that follow a card
 ALBUM_LIMIT = 10  # files in one album
 CAPTION_LIMIT = 1024
+OPENING_WAIT = timedelta(seconds=60)  # an opening younger than this is another worker's request in flight
+OPENING_RETRY = 2.0  # seconds until a case's item waiting for another worker's opening tries again
 
 
 class CaseTopics:
@@ -134,12 +137,24 @@ class CaseTopics:
     async def _create_topic(self, transport: Transport, case: Case, target: Target, chat: int) -> int:
         """A new topic's thread id. Its opening is recorded before Telegram is asked and its thread id
         right after, each in its own transaction: a crash in between leaves a row that the next try
-        (here) or the sweep (bot/delivery/openings.py) finds, so no topic is ever lost to a purge."""
+        (here) or the sweep (bot/delivery/openings.py) finds, so no topic is ever lost to a purge. One
+        opening per case and chat at a time: another process opening it now is waited for."""
         async with self.db.transaction() as tx:
-            created = await tx.topic_openings.created_for(case.id, target, chat)
-            if created is not None:
-                return created  # made before a crash, never attached: adopted, not made again
             opening = await tx.topic_openings.add(case.id, target, chat)
+            if opening is None:
+                found = await tx.topic_openings.current(case.id, target)
+                if found is not None and found.thread_id is not None and found.chat == chat:
+                    return found.thread_id  # made before a crash, never attached: adopted, not made again
+                if found is not None and tx.now - found.created_at < OPENING_WAIT:
+                    # Another worker is asking Telegram right now: try again in a moment (not an outage).
+                    raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
+                if found is not None:  # a request that never got its answer: asked again
+                    await tx.topic_openings.restart(found.id)
+                    opening = found.id
+                else:
+                    opening = await tx.topic_openings.add(case.id, target, chat)
+        if opening is None:
+            raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
         try:
             topic_id = await transport.open_topic(chat, topic_name(self.engine, self.lang, case))
         except SendError as error:

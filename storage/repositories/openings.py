@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 
 from storage.models import TopicOpeningRow, table
 from storage.repositories.base import Repository
@@ -26,22 +27,26 @@ class TopicOpening:
 class TopicOpenings(Repository):
     __slots__ = ()
 
-    async def add(self, case_id: int, target: Target, chat: int) -> int:
-        """Record that a topic is about to be created for the case in `chat`; the row's id."""
-        statement = T.insert().values(case_id=case_id, target=str(target), chat=chat, created_at=self._now())
-        return int((await self._session.execute(statement.returning(T.c.id))).scalar_one())
+    async def add(self, case_id: int, target: Target, chat: int) -> int | None:
+        """Record that a topic is about to be created for the case in `chat`: the row's id, or None if the
+        case already has an opening in that chat (`current`)."""
+        values = {"case_id": case_id, "target": str(target), "chat": chat, "created_at": self._now()}
+        found = await self._insert_new(T, values, ("case_id", "target"), T.c.id)
+        return None if found is None else int(found)
+
+    async def current(self, case_id: int, target: Target) -> TopicOpening | None:
+        """The case's opening in a staff chat, if any."""
+        row = (await self._session.execute(
+            select(T).where(T.c.case_id == case_id, T.c.target == str(target)))).first()
+        return None if row is None else _opening(row)
+
+    async def restart(self, opening_id: int) -> None:
+        """Take over an opening whose request never got an answer: asked again, from now."""
+        await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=None, created_at=self._now()))
 
     async def opened(self, opening_id: int, thread_id: int) -> None:
         """Telegram created the topic: its thread id."""
         await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=thread_id))
-
-    async def created_for(self, case_id: int, target: Target, chat: int) -> int | None:
-        """The thread id of a topic created for the case in `chat` and never attached to it, if any."""
-        statement = (select(T.c.thread_id)
-                     .where(T.c.case_id == case_id, T.c.target == str(target), T.c.chat == chat, T.c.thread_id.is_not(None))
-                     .order_by(T.c.id.desc()).limit(1))
-        found = (await self._session.execute(statement)).scalar()
-        return None if found is None else int(found)
 
     async def attached(self, case_id: int, target: Target) -> None:
         """The case holds its topic now: its openings are done."""
@@ -50,8 +55,12 @@ class TopicOpenings(Repository):
     async def left_before(self, before: datetime) -> list[TopicOpening]:
         """Openings older than `before` (so not in progress): what a crash or a lost answer left."""
         rows = await self._session.execute(select(T).where(T.c.created_at < before).order_by(T.c.id))
-        return [TopicOpening(row.id, row.case_id, Target(row.target), int(row.chat),
-                             None if row.thread_id is None else int(row.thread_id), row.created_at) for row in rows]
+        return [_opening(row) for row in rows]
 
     async def drop(self, opening_id: int) -> None:
         await self._affected(delete(T).where(T.c.id == opening_id))
+
+
+def _opening(row: Row[Any]) -> TopicOpening:
+    return TopicOpening(row.id, row.case_id, Target(row.target), int(row.chat),
+                        None if row.thread_id is None else int(row.thread_id), row.created_at)

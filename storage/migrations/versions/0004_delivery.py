@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_topic_openings"),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_topic_openings_case_id_target", "topic_openings", ["case_id", "target"])
+    op.create_index("ix_topic_openings_case_id_target", "topic_openings", ["case_id", "target"], unique=True)
 
 
 def downgrade() -> None:
