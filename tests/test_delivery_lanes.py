@@ -113,3 +113,20 @@ async def test_a_file_for_the_child_telegram_refuses_is_told_to_both_sides(case,
     undeliverable = app.engine.say("en", "operator.notice.undeliverable", reason="")
     await tg.wait_for(lambda t: any((m.text or "").startswith(undeliverable) for m in t.messages_in(OPERATOR, topic)),
                       what="the topic told")
+
+
+async def test_an_album_telegram_refuses_is_shown_as_documents(tmp_path, tg):
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        child = Child(app, tg, CHILD + 1)
+
+        async def screenshots() -> None:
+            tg.user_sends_photo(CHILD + 1)
+            tg.user_sends_photo(CHILD + 1)
+
+        tg.fail_next("sendMediaGroup", 1, code=400, description=WRONG_TYPE)
+        await report(child, before_summary=screenshots)
+        topic = tg.topics(OPERATOR)[-1].thread_id
+        await tg.wait_for(lambda t: len([m for m in t.messages_in(OPERATOR, topic) if "document" in m.data]) == 2,
+                          what="both screenshots, as documents")
+        albums = tg.calls_of("sendMediaGroup")
+        assert len(albums) == 2 and {item["type"] for item in albums[-1].params["media"]} == {"document"}
