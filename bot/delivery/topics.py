@@ -157,10 +157,12 @@ class CaseTopics:
             raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
         try:
             topic_id = await transport.open_topic(chat, topic_name(self.engine, self.lang, case))
-        except SendError as error:
-            if error.failure is not Failure.NETWORK:  # Telegram answered: no topic was made
-                async with self.db.transaction() as tx:
-                    await tx.topic_openings.drop(opening)
+        except Exception as error:
+            async with self.db.transaction() as tx:
+                if isinstance(error, SendError) and error.failure is not Failure.NETWORK:
+                    await tx.topic_openings.drop(opening)  # Telegram answered: no topic was made
+                else:  # no answer: a topic may have been made, or not; the next try takes over at once
+                    await tx.topic_openings.unanswered(opening, tx.now - OPENING_WAIT)
             raise
         async with self.db.transaction() as tx:
             await tx.topic_openings.opened(opening, topic_id)

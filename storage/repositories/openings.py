@@ -44,6 +44,11 @@ class TopicOpenings(Repository):
         """Take over an opening whose request never got an answer: asked again, from now."""
         await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=None, created_at=self._now()))
 
+    async def unanswered(self, opening_id: int, since: datetime) -> None:
+        """The request got no answer (the connection failed): dated `since`, so that the next try takes
+        it over at once, and the sweep still sees it."""
+        await self._session.execute(update(T).where(T.c.id == opening_id).values(created_at=since))
+
     async def opened(self, opening_id: int, thread_id: int) -> None:
         """Telegram created the topic: its thread id."""
         await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=thread_id))
