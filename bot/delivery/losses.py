@@ -3,8 +3,8 @@ someone knowing, in words the reader understands.
 
 The delivery worker's `on_failed`:
 - a message that could not reach a child is reported in the case's topic, and - if the child's chat
-  refused that one message (not the child blocking the bot) - the child is told something did not
-  come through;
+  refused a staff member's message or file (not the child blocking the bot) - the child is told
+  something did not come through (never for the bot's own texts: that could loop);
 - a message of the child's that could not be shown in a staff chat (a photo Telegram refuses, an
   expired Viber media link) is reported in the case's topic in a counsellor's words ("a photo from
   the child could not be shown"), and the child is asked to send it again or say it in words;
@@ -50,7 +50,7 @@ class Losses:
             if case is not None:
                 # Operators must learn when an answer could not reach the child (e.g. the child blocked the bot).
                 await self.notices.notice(tx, case, "operator.notice.undeliverable", reason=reason)
-            if failure in REFUSALS and item.conversation_key and item.kind is not Kind.DELETE_MESSAGES:
+            if failure in REFUSALS and item.conversation_key and item.kind in (Kind.STAFF_TEXT, Kind.STAFF_COPY):
                 await self._tell_child(tx, item.channel, item.conversation_key, CHILD_NOT_SHOWN, case)
             return
         if case is None or item.kind not in (Kind.RELAY, Kind.CASE_FILES, Kind.CARD_PART, Kind.NOTICE):
