@@ -132,9 +132,10 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     courier = Courier(db, engine, transports, chats)
     staff_transport = transports.get(staff_channel)
     owner = process_owner()  # the delivery worker's and the inbox's leases are this process's (bot/heartbeat.py)
+    losses = Losses(notices, chats, engine)
     worker = DeliveryWorker(
         db, {name: courier for name in transports}, _limits(settings, console is not None), owner=owner,
-        on_failed=Losses(notices, chats), metrics=metrics,
+        keep_seconds=settings.retention_days * 86400.0, on_failed=losses, on_chat_back=losses.chat_back, metrics=metrics,
         on_chat_trouble=AdminAlarm(staff_transport, engine, settings.admin_ids) if staff_transport else None)
     outbox = Outbox(worker, staff_channel, chats)
     casework = Casework(engine, outbox, settings)

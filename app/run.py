@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from app.build import FLUSH_SECONDS, Service
+from bot.delivery.openings import sweep_openings
 from bot.scheduler import start_scheduler
 from bot.web import build_web_app
 
@@ -30,12 +31,14 @@ async def serve(service: Service, stop: asyncio.Event) -> None:
         return all(not task.done() for task in service.tasks) and all(channel.alive() for channel in channels)
 
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes, token),
+    service.runner = web.AppRunner(build_web_app(service.db, service.metrics, loops_alive, routes, token,
+                                                 problems=service.worker.health.problems),
                                    access_log=None)
     await service.runner.setup()
     await web.TCPSite(service.runner, settings.web_host, settings.web_port).start()
     for channel in channels:  # after the web server is up: Viber calls its webhook back at once
         service.tasks += await channel.start(service.inbox, loops_stop)
+    await sweep_openings(service.db, service.outbox)  # topics a crash left unrecorded: adopted or deleted
     inbox_task = asyncio.create_task(service.inbox.run(loops_stop), name="inbox")
     worker_task = asyncio.create_task(service.worker.run(worker_stop), name="delivery")
     service.tasks += [inbox_task, worker_task]

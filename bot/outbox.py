@@ -2,7 +2,8 @@
 
 Every item is written inside the caller's transaction, so that a message leaves if and only if the
 change that causes it commits. A lane is sent one item at a time in order: one lane per child, one
-per case topic in each staff chat. Cards are rendered when they are sent, from the case as it is
+per case topic in each staff chat (and beside it one for the case's urgent items and one for its
+card's edits: `staff_lane`). Cards are rendered when they are sent, from the case as it is
 then, so a queued card never shows a stale status. Item kinds and their payloads: storage.Kind.
 """
 from __future__ import annotations
@@ -69,9 +70,11 @@ class Outbox:
 
     async def to_staff(self, tx: Transaction, target: Target, case: Case, kind: Kind, payload: dict,
                        priority: Priority | None = None) -> None:
-        if priority is None:
+        if kind is Kind.CARD_UPDATE:
+            priority = Priority.LOW  # after every message: the card shows the case as it is when it is edited
+        elif priority is None:
             priority = Priority.URGENT if case.urgent else Priority.NORMAL
-        lane = staff_lane(target, case.id, self.route(target, case.region))
+        lane = staff_lane(target, case.id, self.route(target, case.region), kind=kind, priority=priority)
         await self._queue(tx, target, self.staff_channel, lane, kind, {"case_id": case.id, **payload}, priority,
                           case_id=case.id)
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.delivery.openings import sweep_openings
 from bot.outbox import Outbox
 from bot.receipts import RECEIPT_WINDOW
 from bot.reconnect import chats_of
@@ -42,6 +43,7 @@ class Sweeps:
     async def every_hour(self) -> None:
         await self.expire_drafts()
         await self.purge_closed()
+        await sweep_openings(self.db, self.outbox)  # topics created but never recorded on their case
         async with self.db.transaction() as tx:
             await tx.inbox.forget_done(tx.now - HOUSEKEEPING_AFTER)
             await tx.chat_messages.forget_before(tx.now - HOUSEKEEPING_AFTER)

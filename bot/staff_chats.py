@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from storage import Case, Target, Transaction
+from storage import Case, Kind, Priority, Target, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,16 @@ class StaffChats:
             self.police = new_chat_id
 
 
-def staff_lane(target: Target, what: int | str, route: str | None = None) -> str:
-    """The lane of a case's items (`what`: its id) or of a chat's General topic (`what`: "general")."""
-    return f"{target}:{what}" if route is None else f"{target}@{route}:{what}"
+def staff_lane(target: Target, what: int | str, route: str | None = None, *, kind: Kind | None = None,
+               priority: Priority = Priority.NORMAL) -> str:
+    """The lane of a case's items (`what`: its id) or of a chat's General topic (`what`: "general").
+    A case's card edits go in a lane of their own (a slow or retried edit never holds the child's words
+    back), and so do its urgent items (never held behind the case's ordinary ones, e.g. a file Telegram
+    refuses)."""
+    lane = f"{target}:{what}" if route is None else f"{target}@{route}:{what}"
+    if kind is Kind.CARD_UPDATE:
+        return f"{lane}:card"
+    return f"{lane}:urgent" if priority is Priority.URGENT else lane
 
 
 def route_of(lane: str) -> str | None:

@@ -16,18 +16,20 @@ PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 def build_web_app(db: Database, metrics: Metrics, loops_alive: Callable[[], bool], routes: list[Route],
-                  metrics_token: str | None = None) -> web.Application:
+                  metrics_token: str | None = None, problems: Callable[[], list[str]] = list) -> web.Application:
     """`routes`: (method, path, handler) the channels serve (webhooks, Viber's media links).
-    `metrics_token`: /metrics wants it as a bearer token; without one, /metrics answers only local requests."""
+    `metrics_token`: /metrics wants it as a bearer token; without one, /metrics answers only local requests.
+    `problems`: what else makes the bot unhealthy, in words (a staff chat unreachable for 5 minutes)."""
     async def on_health(request: web.Request) -> web.Response:
         database = await db.ping()
         depth = None
         if database:
             async with db.transaction() as tx:
                 depth = await tx.outbox.depth()
-        healthy = database and loops_alive()
+        trouble = problems()
+        healthy = database and loops_alive() and not trouble
         body = {"status": "ok" if healthy else "unhealthy", "database": database, "loops": loops_alive(),
-                "outbox_depth": depth}
+                "outbox_depth": depth, "problems": trouble}
         return web.json_response(body, status=200 if healthy else 503)
 
     async def on_metrics(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from storage.repositories.conversations import Conversations
 from storage.repositories.heartbeats import Heartbeats
 from storage.repositories.inbox import Inbox
 from storage.repositories.messages import CaseMessages, ChatMessages
+from storage.repositories.openings import TopicOpenings
 from storage.repositories.outbox import Outbox
 from storage.repositories.receipts import CaseChats, ReceiptFailures
 from storage.repositories.staff import Audit, Staff
@@ -38,7 +39,7 @@ class Transaction:
 
     __slots__ = (
         "_after_commit", "_clock", "_on_commit", "audit", "case_chats", "case_messages", "cases", "chat_messages",
-        "conversations", "heartbeats", "inbox", "outbox", "receipt_failures", "staff", "stats",
+        "conversations", "heartbeats", "inbox", "outbox", "receipt_failures", "staff", "stats", "topic_openings",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
@@ -57,6 +58,7 @@ class Transaction:
         self.case_messages = CaseMessages(ctx)
         self.case_chats = CaseChats(ctx)
         self.receipt_failures = ReceiptFailures(ctx)
+        self.topic_openings = TopicOpenings(ctx)
 
     @property
     def now(self) -> datetime:

@@ -238,6 +238,22 @@ class ReceiptFailureRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
+class TopicOpeningRow(Base):
+    """A case's forum topic being opened: written before Telegram is asked, given its thread id right after,
+    deleted once the case holds the topic. What a crash leaves here is found by the sweep (bot/delivery/openings.py)."""
+
+    __tablename__ = "topic_openings"
+    # One opening at a time per case and staff chat: two processes never both create a case's topic.
+    __table_args__ = (Index(None, "case_id", "target", unique=True), NO_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int]  # no foreign key: the row must outlive a purged case, to delete its topic
+    target: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[int] = mapped_column(BigInteger)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a model (SQLAlchemy types `__table__` only as a FromClause)."""
     return cast(Table, model.__table__)

@@ -83,7 +83,7 @@ async def new_case(db: Database, number: str, **fields: object) -> int:
 
 
 async def test_migrations_apply_from_scratch_and_match_models(db: Database) -> None:
-    assert await current_revision(db.engine) == head_revision() == "0006_receipts"
+    assert await current_revision(db.engine) == head_revision() == "0007_delivery"
 
     def differences(connection: object) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]

@@ -16,18 +16,23 @@ from enum import StrEnum
 from bot.transport import Failure, SendError
 from storage import Target
 
-MAX_BACKOFF = 300.0
+MAX_BACKOFF = 300.0  # the longest wait between two tries (an outage is retried this often at least)
 JITTER = 0.1
-STAFF_CHAT_RETRY = 60.0  # seconds between tries while a staff chat cannot be written to
+STAFF_CHAT_RETRY = 60.0  # the longest wait between tries while a staff chat cannot be written to
+REFUSED_TRIES = 3  # a message the platform refuses (a wrong file, a bad request) is given up after this many tries
+UNKNOWN_TRIES = 6  # a failure nobody named (a bug): given up after this many tries (about a minute)
+KEEP_SECONDS = 90 * 86400.0  # RETENTION_DAYS' default: how long an item is kept through an outage
 
-# A child's chat that refuses a message will refuse it again: the child blocked the bot, left, or
-# the message itself is wrong. Retrying would only delay what follows in their lane.
-GIVE_UP_FOR_A_CHILD = frozenset({
-    Failure.RECIPIENT_GONE, Failure.REFUSED, Failure.NO_ACCESS, Failure.TOPIC_GONE, Failure.TOPIC_CLOSED,
-})
-# A staff chat that refuses is a configuration problem (the bot was removed, or lost its rights) to
-# wait out while admins are told; a card is never dropped for it.
-STAFF_CHAT_TROUBLE = GIVE_UP_FOR_A_CHILD
+# Refusals of this very message: it will be refused again, so a few tries, then the lane moves on
+# (the loss is told, bot/delivery/losses.py). For every target: one bad item never holds a lane.
+REFUSALS = frozenset({Failure.REFUSED, Failure.TOPIC_GONE, Failure.TOPIC_CLOSED})
+# A child's chat that refuses everything: the child blocked the bot or left. Given up at once.
+CHILD_GONE = frozenset({Failure.RECIPIENT_GONE, Failure.NO_ACCESS})
+# A staff chat that refuses everything (the bot was removed, or lost its rights) is an outage of that
+# chat, not of one message: every item waits it out while admins are told; nothing is dropped.
+STAFF_CHAT_TROUBLE = frozenset({Failure.NO_ACCESS, Failure.RECIPIENT_GONE})
+# Trouble of the platform or the network: nothing is wrong with the item; it is kept and retried.
+OUTAGES = frozenset({Failure.SERVER, Failure.NETWORK, Failure.NO_ACCESS, Failure.RECIPIENT_GONE})
 
 
 class Verdict(StrEnum):
@@ -42,24 +47,31 @@ class Decision:
     tell_admins: bool = False  # a staff chat cannot be written to: admins should hear of it
 
 
-def backoff_seconds(attempt: int, rng: Callable[[], float] = random.random) -> float:
-    """Delay after the `attempt`-th failed attempt: min(300, 2**attempt) seconds plus up to 10 %."""
-    base = min(MAX_BACKOFF, 2.0 ** min(attempt, 32))
+def backoff_seconds(attempt: int, rng: Callable[[], float] = random.random, cap: float = MAX_BACKOFF) -> float:
+    """Delay after the `attempt`-th failed attempt: min(cap, 2**attempt) seconds plus up to 10 %."""
+    base = min(cap, 2.0 ** min(attempt, 32))
     return base * (1 + JITTER * rng())
 
 
-def decide(error: SendError, target: Target, attempt: int, max_attempts: int,
-           rng: Callable[[], float] = random.random) -> Decision:
-    """What to do after the `attempt`-th failed attempt to send an item for `target`."""
+def decide(error: SendError, target: Target, attempt: int, age: float = 0.0, keep: float = KEEP_SECONDS,
+           rng: Callable[[], float] = random.random, others_get_through: bool = False) -> Decision:
+    """What to do after the `attempt`-th failed attempt to send an item for `target`, queued `age`
+    seconds ago; an outage is waited out for `keep` seconds (RETENTION_DAYS). `others_get_through`:
+    other items for the same kind of chat were sent in the last minute, so a 5xx or network failure
+    that keeps coming back for this item is its own trouble, not an outage."""
     failure = error.failure
+    if failure in (Failure.SERVER, Failure.NETWORK) and others_get_through and attempt >= UNKNOWN_TRIES:
+        return Decision(Verdict.GIVE_UP)  # (no item waits more than two minutes behind this one)
     if failure is Failure.RATE_LIMITED:
         return Decision(Verdict.RETRY, max(0.0, float(error.retry_after or 0.0)))  # exactly when asked
-    if target is Target.CHILD and failure in GIVE_UP_FOR_A_CHILD:
+    if target is Target.CHILD and failure in CHILD_GONE:
+        return Decision(Verdict.GIVE_UP)
+    if failure in REFUSALS:
+        return Decision(Verdict.GIVE_UP) if attempt >= REFUSED_TRIES else Decision(Verdict.RETRY, backoff_seconds(attempt, rng))
+    if age >= keep or (failure not in OUTAGES and attempt >= UNKNOWN_TRIES):
         return Decision(Verdict.GIVE_UP)
     if target is not Target.CHILD and failure in STAFF_CHAT_TROUBLE:
-        return Decision(Verdict.RETRY, STAFF_CHAT_RETRY, tell_admins=True)
-    if attempt >= max_attempts:
-        return Decision(Verdict.GIVE_UP)
+        return Decision(Verdict.RETRY, backoff_seconds(attempt, rng, STAFF_CHAT_RETRY), tell_admins=True)
     return Decision(Verdict.RETRY, backoff_seconds(attempt, rng))
 
 

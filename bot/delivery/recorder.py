@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from datetime import timedelta
 from typing import Any
 
 from bot.delivery.contract import DeliveryMetrics, Sent
-from bot.delivery.policy import Verdict, as_send_error, decide, metrics_label
+from bot.delivery.health import ChatHealth, Outage
+from bot.delivery.policy import KEEP_SECONDS, Verdict, as_send_error, decide, metrics_label
 from bot.staff_chats import route_of
+from bot.transport import Failure
 from storage import Database, Kind, OutboxItem, Target, Transaction
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,9 @@ RECORD_TRIES = 3  # an outcome is written this many times before giving up
 RECORD_BACKOFF = 0.5
 REASON_LIMIT = 200
 
-OnFailed = Callable[[Transaction, OutboxItem, str], Awaitable[None]]
+OnFailed = Callable[[Transaction, OutboxItem, str, Failure], Awaitable[None]]  # (…, reason, failure)
 OnChatTrouble = Callable[[Target, str, str | None], Awaitable[None]]  # the target, why, the chat's region
+OnChatBack = Callable[[Transaction, Outage], Awaitable[None]]
 Write = Callable[[Transaction], Awaitable[bool]]
 
 
@@ -39,10 +43,12 @@ def fields(item: OutboxItem) -> dict[str, Any]:
 
 
 class Recorder:
-    def __init__(self, db: Database, *, max_attempts: int, on_failed: OnFailed | None = None,
-                 on_chat_trouble: OnChatTrouble | None = None, metrics: DeliveryMetrics | None = None) -> None:
-        self.db, self.max_attempts, self.metrics = db, max_attempts, metrics
-        self.on_failed, self.on_chat_trouble = on_failed, on_chat_trouble
+    def __init__(self, db: Database, *, keep: float = KEEP_SECONDS, on_failed: OnFailed | None = None,
+                 on_chat_trouble: OnChatTrouble | None = None, metrics: DeliveryMetrics | None = None,
+                 health: ChatHealth | None = None, on_chat_back: OnChatBack | None = None) -> None:
+        self.db, self.keep, self.metrics = db, keep, metrics
+        self.on_failed, self.on_chat_trouble, self.on_chat_back = on_failed, on_chat_trouble, on_chat_back
+        self.health = health or ChatHealth()
         self._batch: list[tuple[OutboxItem, Write, asyncio.Future[bool | None]]] = []
         self._writer: asyncio.Task[None] | None = None  # records the sent items of a batch
 
@@ -68,20 +74,26 @@ class Recorder:
             self._writer = asyncio.create_task(self._record_together(), name="record-sent")
         if await recorded:
             self._count("delivered", item.kind)
+        back = self.health.sent(item)
+        if back is not None and self.on_chat_back is not None:
+            await self._record(item, "chat back", partial(_told, self.on_chat_back, back), tries=1)
         return followed
 
     async def failed(self, item: OutboxItem, error: BaseException) -> None:
         """Record a failed attempt as the retry policy decides."""
         problem = as_send_error(error)
         reason, attempt = short(problem.reason), item.attempts + 1
-        decision = decide(problem, item.target, attempt, self.max_attempts)
+        age = (self.db.now - item.created_at).total_seconds()
+        decision = decide(problem, item.target, attempt, age, self.keep,
+                          others_get_through=self.health.getting_through(item))
+        self.health.failed(item, problem.failure, reason)
         if decision.tell_admins and self.on_chat_trouble is not None:
             try:
                 await self.on_chat_trouble(item.target, reason, route_of(item.lane))
             except Exception:  # noqa: BLE001 - telling admins is best effort; the item still waits
                 log.exception("telling admins about a staff chat failed")
         if decision.verdict is Verdict.GIVE_UP:
-            await self._give_up(item, reason, attempt)
+            await self._give_up(item, reason, attempt, problem.failure)
             return
 
         async def record(tx: Transaction) -> bool:
@@ -111,12 +123,12 @@ class Recorder:
             if not recorded.done():  # (its send was cancelled meanwhile, at shutdown)
                 recorded.set_result(outcome)
 
-    async def _give_up(self, item: OutboxItem, reason: str, attempt: int) -> None:
+    async def _give_up(self, item: OutboxItem, reason: str, attempt: int, failure: Failure) -> None:
         async def record(tx: Transaction, hook: bool = True) -> bool:
             if not await tx.outbox.mark_failed(item.id, reason):
                 return self._not_pending(item, "failed")
             if hook and self.on_failed is not None:
-                await self.on_failed(tx, item, reason)
+                await self.on_failed(tx, item, reason, failure)
             return True
 
         hooked = self.on_failed is not None
@@ -156,6 +168,11 @@ class Recorder:
             getattr(self.metrics, name)(*args)
         except Exception:  # noqa: BLE001 - a metrics bug must not stop deliveries
             log.exception("delivery metrics failed")
+
+
+async def _told(on_chat_back: OnChatBack, outage: Outage, tx: Transaction) -> bool:
+    await on_chat_back(tx, outage)
+    return True
 
 
 async def _remember_messages(tx: Transaction, item: OutboxItem, message_ids: tuple[int, ...]) -> None:

@@ -38,8 +38,10 @@ import socket
 from collections.abc import Mapping
 
 from bot.delivery.contract import DeliveryMetrics, ItemSender
+from bot.delivery.health import ChatHealth
+from bot.delivery.policy import KEEP_SECONDS
 from bot.delivery.pool import SendPool
-from bot.delivery.recorder import OnChatTrouble, OnFailed, Recorder
+from bot.delivery.recorder import OnChatBack, OnChatTrouble, OnFailed, Recorder
 from bot.delivery.rounds import Round, Rounds
 from bot.limits import Limits
 from storage import Database, OutboxItem
@@ -64,12 +66,13 @@ class DeliveryWorker:
     """Claims ready outbox items, sends them through their channel's sender and records the outcome."""
 
     def __init__(self, db: Database, senders: Mapping[str, ItemSender], limits: Limits, *,
-                 owner: str | None = None, batch: int = 50, lease_seconds: float = 60, max_attempts: int = 30,
+                 owner: str | None = None, batch: int = 50, lease_seconds: float = 60, keep_seconds: float = KEEP_SECONDS,
                  on_failed: OnFailed | None = None, on_chat_trouble: OnChatTrouble | None = None,
+                 on_chat_back: OnChatBack | None = None, health: ChatHealth | None = None,
                  metrics: DeliveryMetrics | None = None, send_timeout: float = SEND_TIMEOUT,
                  max_claim: int | None = None) -> None:
-        if batch < 1 or max_attempts < 1 or lease_seconds <= 0:
-            raise ValueError("batch and max_attempts must be at least 1, lease_seconds positive")
+        if batch < 1 or lease_seconds <= 0:
+            raise ValueError("batch must be at least 1, lease_seconds positive")
         self.senders = senders  # by channel
         self.limits = limits
         self.owner = (owner or default_owner())[:OWNER_LIMIT]
@@ -79,8 +82,9 @@ class DeliveryWorker:
         self.pool = SendPool(batch)
         self.rounds = Rounds(db, senders, limits, self.pool, owner=self.owner, lease_seconds=lease_seconds,
                              max_claim=max_claim if max_claim is not None else 10 * batch)
-        self.recorder = Recorder(db, max_attempts=max_attempts, on_failed=on_failed,
-                                 on_chat_trouble=on_chat_trouble, metrics=metrics)
+        self.health = health or ChatHealth()  # which staff chats cannot be written to (/healthz)
+        self.recorder = Recorder(db, keep=keep_seconds, on_failed=on_failed, on_chat_trouble=on_chat_trouble,
+                                 metrics=metrics, health=self.health, on_chat_back=on_chat_back)
         self._running = False  # new items are queued leased to this worker only while it runs
         # A round may find work now: a finished send's lane has an item waiting, or items wait for a
         # send slot or capacity. (A send whose lane has nothing waiting needs no round: the read of

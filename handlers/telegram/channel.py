@@ -17,7 +17,7 @@ from bot.conversation import ConversationService
 from bot.inbox import InboxProcessor
 from bot.settings import Settings
 from bot.staff_chats import StaffChats
-from handlers.telegram.checks import check_staff_chat
+from handlers.telegram.checks import check_staff_chat, check_telegram
 from handlers.telegram.groups import groups_router
 from handlers.telegram.inbound import TelegramReceiver, TelegramUpdates
 from handlers.telegram.speed import pin_response_models
@@ -61,6 +61,7 @@ class TelegramChannel:
         await self.updates.handle(tx, update)
 
     async def check(self) -> None:
+        await check_telegram(self.bot)  # first: no network or a wrong token is not a wrong chat id
         for place in self.chats.places():  # the default chats, then the regions' own (named when wrong)
             await check_staff_chat(self.bot, place.chat_id, place.setting)
 

@@ -51,6 +51,24 @@ async def album_item(bot: Bot, file: OutgoingFile) -> Any:
     return InputMediaDocument(media=upload)
 
 
+async def send_plain(bot: Bot, chat_id: int, files: list[OutgoingFile], caption: str | None,
+                     common: dict[str, Any]) -> list[Message]:
+    """The same files in a form Telegram takes when it refused them as they were (a wrong file type, a
+    file id of another kind): uploaded again under their neutral names, a voice note as audio and
+    anything else as a document (a picture still without its metadata)."""
+    uploads = [await _upload(bot, file) for file in files]
+    if len(files) == 1:
+        voice = files[0].media.kind is MediaKind.VOICE
+        send = bot.send_audio if voice else bot.send_document
+        return [await send(chat_id, uploads[0], caption=caption, **common)]
+    return await bot.send_media_group(chat_id, [InputMediaDocument(media=upload) for upload in uploads], **common)
+
+
+async def _upload(bot: Bot, file: OutgoingFile) -> InputFile:
+    upload, _picture = await _anonymous(bot, file)
+    return upload
+
+
 async def _anonymous(bot: Bot, file: OutgoingFile) -> tuple[InputFile, bool]:
     cleaned = clean(await fetch(bot, file.media.file_ref), file.name)
     return BufferedInputFile(cleaned.data, filename=cleaned.name), cleaned.picture

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.conversation import ConversationService
 from bot.inbox import InboxProcessor, Received
 from bot.privacy import inbox_lane
+from bot.storage_watch import StorageWatch
 from handlers.telegram import lean_api
 from handlers.telegram.child import child_turn, take_turn
 from storage import ChannelName, Database, Transaction
@@ -63,6 +64,7 @@ class TelegramReceiver:
                  allowed: list[str]) -> None:
         self.bot, self.db, self.inbox, self.pseudonym, self.allowed = bot, db, inbox, pseudonym, allowed
         self.alive = asyncio.Event()  # set after each successful getUpdates
+        self.watch = StorageWatch()  # a full disk: said once
 
     async def store(self, updates: list[dict[str, Any]]) -> None:
         """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
@@ -94,9 +96,11 @@ class TelegramReceiver:
                 try:
                     await self.store(updates)
                 except Exception as error:  # noqa: BLE001 — not stored: the offset stays, Telegram sends them again
-                    log.error("storing updates failed", extra={"reason": type(error).__name__})
+                    if not self.watch.failed(error):  # (a full disk is told once, not every second)
+                        log.error("storing updates failed", extra={"reason": type(error).__name__})
                     await asyncio.sleep(1.0)
                     continue
+                self.watch.stored()
                 offset = updates[-1]["update_id"] + 1
 
     def webhook(self, secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -111,7 +115,14 @@ class TelegramReceiver:
                 return web.Response(status=400)
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 return web.Response(status=400)
-            await self.store([update])
+            try:
+                await self.store([update])
+            except Exception as error:
+                if not self.watch.failed(error):
+                    raise
+                # Not stored, so not acknowledged: Telegram sends it again later.
+                return web.Response(status=503, text="the update could not be stored; try again later\n")
+            self.watch.stored()
             return web.Response()  # 200 only after the update is committed
 
         return on_webhook

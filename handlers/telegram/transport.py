@@ -6,6 +6,7 @@ calls through aiogram's methods. Nothing here reads or writes the database.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,7 +19,9 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from bot.transport import Address, Failure, OutgoingFile, Pace, Rows, SendError, StaffFile
 from handlers.telegram import lean_api
-from handlers.telegram.files import album_item, fetch, send_one
+from handlers.telegram.files import album_item, fetch, send_one, send_plain
+
+log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
 DELETE_AT_ONCE = 100  # deleteMessages takes at most 100 ids
@@ -48,11 +51,20 @@ class TelegramTransport:
     async def send_files(self, to: Address, files: Sequence[OutgoingFile], caption: str | None = None, *,
                          protect: bool = False) -> list[int]:
         common: dict[str, Any] = {"message_thread_id": to.topic, "protect_content": protect or None}
-        with _mapped(to.chat):
-            if len(files) == 1:  # Telegram albums need two to ten items
-                return [(await send_one(self.bot, int(to.chat), files[0], caption, common)).message_id]
-            album = [await album_item(self.bot, file) for file in files]
-            messages = await self.bot.send_media_group(int(to.chat), album, **common)
+        try:
+            with _mapped(to.chat):
+                if len(files) == 1:  # Telegram albums need two to ten items
+                    return [(await send_one(self.bot, int(to.chat), files[0], caption, common)).message_id]
+                album = [await album_item(self.bot, file) for file in files]
+                messages = await self.bot.send_media_group(int(to.chat), album, **common)
+        except SendError as error:
+            if error.failure is not Failure.REFUSED:
+                raise
+            # Telegram refused the files as they were: once more in a form it takes (as documents, a
+            # voice note as audio); if that is refused too, the delivery gives the item up and says so.
+            log.info("files refused; sending them again as documents", extra={"reason": error.reason})
+            with _mapped(to.chat):
+                messages = await send_plain(self.bot, int(to.chat), list(files), caption, common)
         return [message.message_id for message in messages]
 
     async def pass_on(self, to: Address, file: StaffFile, caption: str, unavailable: str, pace: Pace) -> list[int]:

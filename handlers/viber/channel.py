@@ -23,6 +23,7 @@ from bot.conversation import Child, ConversationService
 from bot.inbox import InboxProcessor
 from bot.privacy import inbox_lane
 from bot.settings import Settings
+from bot.storage_watch import StorageWatch
 from dialogs.engine import Engine
 from handlers.viber.api import ViberApi
 from handlers.viber.convert import message_event
@@ -62,6 +63,7 @@ class ViberChannel:
         self.api, self.media = transport.api, transport.media
         self._secret = settings.viber_auth_token.get_secret_value().encode()
         self._inbox_wake: asyncio.Event | None = None
+        self._storage = StorageWatch()  # a full disk: said once
 
     # -- start and stop ---------------------------------------------------------------------------
 
@@ -107,8 +109,14 @@ class ViberChannel:
             log.warning("viber webhook with an unreadable body refused")
             return web.Response(status=400)
         lane = inbox_lane(CHANNEL, payload["user_id"], self.pseudonym)
-        async with self.db.transaction() as tx:
-            await tx.inbox.add(CHANNEL, external_id, lane, payload)  # a redelivered token is ignored
+        try:
+            async with self.db.transaction() as tx:
+                await tx.inbox.add(CHANNEL, external_id, lane, payload)  # a redelivered token is ignored
+        except Exception as error:
+            if not self._storage.failed(error):
+                raise
+            return web.Response(status=503)  # not stored, so not acknowledged: Viber sends it again
+        self._storage.stored()
         if self._inbox_wake is not None:
             self._inbox_wake.set()
         return web.Response()  # 200 only after the event is committed

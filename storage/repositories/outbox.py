@@ -230,9 +230,11 @@ class Outbox(Repository):
         await self._affected(update(T).where(theirs).values(payload=WIPED))
         return cancelled
 
-    async def depth(self) -> int:
-        """How many items are pending."""
+    async def depth(self, target: str | None = None) -> int:
+        """How many items are pending (for `target` only, if given)."""
         statement = select(func.count()).select_from(T).where(T.c.status == PENDING)
+        if target is not None:
+            statement = statement.where(T.c.target == str(target))
         return int((await self._session.execute(statement)).scalar_one())
 
     async def oldest_pending_age(self, now: datetime) -> float | None:

@@ -788,6 +788,10 @@ class FakeTelegram:
         """The next ``n`` calls of ``method`` get their connection closed without an answer."""
         self._scripted.setdefault(method.lower(), deque()).extend([("drop",)] * n)
 
+    def clear_faults(self) -> None:
+        """Forget every fault scripted with ``fail_next``/``drop_next`` (the outage is over)."""
+        self._scripted.clear()
+
     def set_fault_rate(self, rate: float, seed: int = 0, codes: Iterable[int | str] = (429, 500),
                        methods: Iterable[str] | None = None) -> None:
         """Each matching call fails with probability ``rate`` (deterministic for a seed);

@@ -1,7 +1,7 @@
 """Regions: a case keeps the region the child named (a key of content/regions.yaml), nothing finer.
 
 Revision ID: 0005_regions
-Revises: 0003
+Revises: 0004_processes
 Create Date: written by hand to match storage/models.py
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 counted per sender and overall in a table the child's /forget does not reset.
 
 Revision ID: 0006_receipts
-Revises: 0003
+Revises: 0005_regions
 Create Date: written by hand to match storage/models.py
 """
 from __future__ import annotations
