@@ -164,7 +164,7 @@ class _Turn:
         settings, tx = self.service.settings, self.tx
         if await tx.conversations.count_report(self.key, tx.now.date().isoformat()) > settings.daily_report_cap:
             return SubmitRefused()
-        code, code_hash = self.service.receipts.new()
+        code, code_hash = await self.service.receipts.new()
         answers = dict(action.answers, media=[media.to_dict() for media in action.media])
         for _ in range(20):
             number = "".join(secrets.choice("0123456789") for _ in range(CASE_NUMBER_DIGITS))

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 import storage.repositories
 from bot.privacy import Privacy
-from storage import Transaction, inline_sqlite, upgrade
+from storage import Target, Transaction, inline_sqlite, upgrade
 from storage.engine import make_engine
 from storage.inline_sqlite import is_prepared, written_for
 from storage.repositories import base, inbox
@@ -50,6 +50,11 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         seen.append(await tx.conversations.count_report("k1", "2025-03-01"))
         case = await tx.cases.create(number="100001", conversation_key="k1", answers={"what": "bullying"}, **CASE)
         seen.append(await tx.cases.open_for("k1"))
+        opening = await tx.topic_openings.add(case.id, Target.OPERATOR, -100)
+        assert opening is not None
+        await tx.topic_openings.opened(opening, 77)
+        seen.append(await tx.topic_openings.current(case.id, Target.OPERATOR))
+        await tx.topic_openings.attached(case.id, Target.OPERATOR)
         seen.append(await tx.cases.open_with_news("k1"))
         seen.append(await tx.cases.update(case.id, operator_topic_id=77, police_topic_id=78, urgent=True,
                                           receipt_hash="r1"))
@@ -127,9 +132,10 @@ async def test_every_prepared_statement_reads_back_what_sqlalchemy_reads(engines
     assert fast.fast_path is not None
     constants, built_on_use = prepared_statements()
     assert constants <= fast.fast_path.statements <= constants | built_on_use  # each ran on the fast path
-    # Built on first use here: the INSERTs of an update stored, one done, a conversation and a case; the
-    # case's leaves columns to their Python-side defaults, which only SQLAlchemy's path fills in.
-    assert len(fast.fast_path.statements - constants) == 3
+    # Built on first use here: the INSERTs of an update stored, one done, a conversation, a topic opening
+    # and a case; the case's leaves columns to their Python-side defaults, which only SQLAlchemy's path
+    # fills in.
+    assert len(fast.fast_path.statements - constants) == 4
     assert seen_fast == seen_sqlalchemy  # rows, types, rowcounts (as True/False), ids
     assert seen_fast[1] is None and seen_fast[-1][0].created_at.tzinfo is UTC
 

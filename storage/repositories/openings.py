@@ -5,13 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
+
+from storage.inline_sqlite import prepared
 
 from storage.models import TopicOpeningRow, table
 from storage.repositories.base import Repository
 from storage.values import Target
 
 T = table(TopicOpeningRow)
+# Every topic opened runs these (prepared: built once).
+_OPENED = prepared(update(T).where(T.c.id == bindparam("opening_id")).values(thread_id=bindparam("thread_id")))
+_ATTACHED = prepared(delete(T).where(T.c.case_id == bindparam("case_id"), T.c.target == bindparam("target")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +56,11 @@ class TopicOpenings(Repository):
 
     async def opened(self, opening_id: int, thread_id: int) -> None:
         """Telegram created the topic: its thread id."""
-        await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=thread_id))
+        await self._session.execute(_OPENED, {"opening_id": opening_id, "thread_id": thread_id})
 
     async def attached(self, case_id: int, target: Target) -> None:
         """The case holds its topic now: its openings are done."""
-        await self._affected(delete(T).where(T.c.case_id == case_id, T.c.target == str(target)))
+        await self._affected(_ATTACHED, {"case_id": case_id, "target": str(target)})
 
     async def left_before(self, before: datetime) -> list[TopicOpening]:
         """Openings older than `before` (so not in progress): what a crash or a lost answer left."""
