@@ -113,10 +113,15 @@ class CaseTopics:
         """Topic, then card, each recorded at once so a retry never repeats it (called holding `_opening`)."""
         target = item.target
         if case.topic(target).topic_id is None:
-            topic_id = await self._create_topic(transport, case, target, chat)
-            async with self.db.transaction() as tx:
-                case = await tx.cases.set_topic(case.id, target, topic_id=topic_id)
-                await tx.topic_openings.attached(case.id, target)
+            topic_id, opening = await self._create_topic(transport, case, target, chat)
+            try:
+                async with self.db.transaction() as tx:  # the case takes its topic: the opening is done
+                    case = await tx.cases.set_topic(case.id, target, topic_id=topic_id)
+                    await tx.topic_openings.attached(case.id, target)
+            except Exception:
+                async with self.db.transaction() as tx:  # e.g. the case is gone: the sweep deletes the topic
+                    await tx.topic_openings.opened(opening, topic_id)
+                raise
             await limits.acquire_extra(item)
         topic = case.topic(target)
         if topic.card_message_id is None:
@@ -137,17 +142,18 @@ class CaseTopics:
             topic = case.topic(target)
         return Sent((topic.card_message_id,) if topic.card_message_id else (), topic_id=topic.topic_id)
 
-    async def _create_topic(self, transport: Transport, case: Case, target: Target, chat: int) -> int:
-        """A new topic's thread id. Its opening is recorded before Telegram is asked and its thread id
-        right after, each in its own transaction: a crash in between leaves a row that the next try
-        (here) or the sweep (bot/delivery/openings.py) finds, so no topic is ever lost to a purge. One
-        opening per case and chat at a time: another process opening it now is waited for."""
+    async def _create_topic(self, transport: Transport, case: Case, target: Target, chat: int) -> tuple[int, int]:
+        """A new topic's thread id, and its opening's id. The opening is recorded before Telegram is asked,
+        and done when the case takes the topic, right after (or, if it cannot, given the thread id): a
+        crash in between leaves a row that the next try (here) or the sweep (bot/delivery/openings.py)
+        finds, so no topic is ever lost to a purge. One opening per case and chat at a time: another
+        process opening it now is waited for."""
         async with self.db.transaction() as tx:
             opening = await tx.topic_openings.add(case.id, target, chat)
             if opening is None:
                 found = await tx.topic_openings.current(case.id, target)
                 if found is not None and found.thread_id is not None and found.chat == chat:
-                    return found.thread_id  # made before a crash, never attached: adopted, not made again
+                    return found.thread_id, found.id  # made before a crash, never attached: adopted
                 if found is not None and tx.now - found.created_at < OPENING_WAIT:
                     # Another worker is asking Telegram right now: try again in a moment (not an outage).
                     raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
@@ -167,9 +173,7 @@ class CaseTopics:
                 else:  # no answer: a topic may have been made, or not; the next try takes over at once
                     await tx.topic_openings.unanswered(opening, tx.now - OPENING_WAIT)
             raise
-        async with self.db.transaction() as tx:
-            await tx.topic_openings.opened(opening, topic_id)
-        return topic_id
+        return topic_id, opening
 
     def _opening(self, case_id: int, target: Target) -> asyncio.Lock:
         """The lock held while a case's topic is opened in one staff chat (kept while anyone holds it)."""
