@@ -129,9 +129,9 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     # The worker's own notices (a message that could not reach a child) are queued without a hand-over:
     # the round that a failure always triggers takes them.
     notices = Outbox(staff_channel=staff_channel, chats=chats)
-    courier = Courier(db, engine, transports, chats)
-    staff_transport = transports.get(staff_channel)
     owner = process_owner()  # the delivery worker's and the inbox's leases are this process's (bot/heartbeat.py)
+    courier = Courier(db, engine, transports, chats, owner)
+    staff_transport = transports.get(staff_channel)
     losses = Losses(notices, chats, engine)
     worker = DeliveryWorker(
         db, {name: courier for name in transports}, _limits(settings, console is not None), owner=owner,

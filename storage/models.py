@@ -252,6 +252,7 @@ class TopicOpeningRow(Base):
     chat: Mapped[int] = mapped_column(BigInteger)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(64))  # the process asking Telegram (bot/heartbeat.py)
 
 
 def table(model: type[Base]) -> Table:

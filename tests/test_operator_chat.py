@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -82,7 +83,8 @@ async def test_a_case_goes_from_card_to_answer_without_revealing_anyone(world, t
     assert {"submitted", "accept", "take", "answer", "escalate", "outcome"} <= set(audit)
 
     staff_saw = everything_staff_saw(tg)
-    for secret in (str(CHILD), "Sofiia", f"kid{CHILD}"):
+    assert not re.search(rf"(?<!\d){CHILD}(?!\d)", staff_saw)  # the id alone (case numbers are random digits)
+    for secret in ("Sofiia", f"kid{CHILD}"):
         assert secret not in staff_saw
     assert not tg.calls_of("forwardMessage")
 

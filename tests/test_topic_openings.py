@@ -126,3 +126,24 @@ async def retried(app: Any) -> None:
                 return
         await asyncio.sleep(0.01)  # (the database has no event to wait on)
     raise TimeoutError("the card was never tried")
+
+
+async def test_a_topic_asked_for_by_a_process_that_died_is_asked_again_at_once(tmp_path, tg: FakeTelegram) -> None:
+    """A process killed while Telegram was creating a case's topic never answers: its opening is free as
+    soon as its heartbeat is stale (not a minute later), while a live process's request is waited for."""
+    async with running_bot(bot_settings(tmp_path, tg)) as app:
+        dead, alive = await a_case(app, "200011"), await a_case(app, "200012")
+        async with app.db.transaction() as tx:
+            await tx.heartbeats.beat("host:1:dead")
+            await tx.heartbeats.gone("host:1:dead")  # as stale as a kill -9 leaves it a few seconds later
+            await tx.heartbeats.beat("host:2:alive")
+            await tx.topic_openings.add(dead.id, Target.OPERATOR, OPERATOR, "host:1:dead")
+            await tx.topic_openings.add(alive.id, Target.OPERATOR, OPERATOR, "host:2:alive")
+            await app.outbox.case_card(tx, dead)
+            await app.outbox.case_card(tx, alive)
+        await tg.wait_for(lambda t: any("200011" in topic.name for topic in t.topics(OPERATOR)),
+                          what="the dead process's topic asked for again")
+        async with app.db.transaction() as tx:
+            waiting = await tx.topic_openings.current(alive.id, Target.OPERATOR)
+            assert waiting is not None and await tx.topic_openings.holder_dead(waiting) is False
+        assert not any("200012" in topic.name for topic in tg.topics(OPERATOR))  # still the live one's

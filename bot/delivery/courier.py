@@ -26,9 +26,11 @@ CHART_FILE = "oberih-statistics.png"
 class Courier:
     """The delivery worker's sender for every channel (bot/delivery/contract.py `ItemSender`)."""
 
-    def __init__(self, db: Database, engine: Engine, transports: Mapping[str, Transport], chats: StaffChats) -> None:
+    def __init__(self, db: Database, engine: Engine, transports: Mapping[str, Transport], chats: StaffChats,
+                 owner: str | None = None) -> None:
+        """`owner`: this process's name (bot/heartbeat.py), on the topics it asks Telegram for."""
         self.engine, self.transports, self.chats = engine, transports, chats
-        self.topics = CaseTopics(db, engine, chats)
+        self.topics = CaseTopics(db, engine, chats, owner)
 
     async def send(self, item: OutboxItem, limits: Limits) -> Sent | None:
         transport = self.transports[item.channel]

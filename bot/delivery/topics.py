@@ -35,8 +35,8 @@ OPENING_RETRY = 2.0  # seconds until a case's item waiting for another worker's 
 
 
 class CaseTopics:
-    def __init__(self, db: Database, engine: Engine, chats: StaffChats) -> None:
-        self.db, self.engine, self.chats = db, engine, chats
+    def __init__(self, db: Database, engine: Engine, chats: StaffChats, owner: str | None = None) -> None:
+        self.db, self.engine, self.chats, self.owner = db, engine, chats, owner
         self._locks: weakref.WeakValueDictionary[tuple[int, Target], asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
@@ -149,19 +149,20 @@ class CaseTopics:
         finds, so no topic is ever lost to a purge. One opening per case and chat at a time: another
         process opening it now is waited for."""
         async with self.db.transaction() as tx:
-            opening = await tx.topic_openings.add(case.id, target, chat)
+            opening = await tx.topic_openings.add(case.id, target, chat, self.owner)
             if opening is None:
                 found = await tx.topic_openings.current(case.id, target)
                 if found is not None and found.thread_id is not None and found.chat == chat:
                     return found.thread_id, found.id  # made before a crash, never attached: adopted
-                if found is not None and tx.now - found.created_at < OPENING_WAIT:
+                in_flight = found is not None and tx.now - found.created_at < OPENING_WAIT
+                if found is not None and in_flight and not await tx.topic_openings.holder_dead(found):
                     # Another worker is asking Telegram right now: try again in a moment (not an outage).
                     raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
                 if found is not None:  # a request that never got its answer: asked again
-                    await tx.topic_openings.restart(found.id)
+                    await tx.topic_openings.restart(found.id, self.owner)
                     opening = found.id
                 else:
-                    opening = await tx.topic_openings.add(case.id, target, chat)
+                    opening = await tx.topic_openings.add(case.id, target, chat, self.owner)
         if opening is None:
             raise SendError(Failure.RATE_LIMITED, "topic being opened", retry_after=OPENING_RETRY)
         try:

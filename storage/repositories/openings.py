@@ -9,11 +9,13 @@ from sqlalchemy import Row, bindparam, delete, select, update
 
 from storage.inline_sqlite import prepared
 
-from storage.models import TopicOpeningRow, table
+from storage.models import HeartbeatRow, TopicOpeningRow, table
 from storage.repositories.base import Repository
+from storage.repositories.leases import alive_since
 from storage.values import Target
 
 T = table(TopicOpeningRow)
+H = table(HeartbeatRow)
 # Every topic opened runs these (prepared: built once).
 _OPENED = prepared(update(T).where(T.c.id == bindparam("opening_id")).values(thread_id=bindparam("thread_id")))
 _ATTACHED = prepared(delete(T).where(T.c.case_id == bindparam("case_id"), T.c.target == bindparam("target")))
@@ -27,15 +29,16 @@ class TopicOpening:
     chat: int
     thread_id: int | None  # None: Telegram was asked, its answer not (yet) recorded
     created_at: datetime
+    owner: str | None  # the process that asked
 
 
 class TopicOpenings(Repository):
     __slots__ = ()
 
-    async def add(self, case_id: int, target: Target, chat: int) -> int | None:
+    async def add(self, case_id: int, target: Target, chat: int, owner: str | None = None) -> int | None:
         """Record that a topic is about to be created for the case in `chat`: the row's id, or None if the
         case already has an opening in that chat (`current`)."""
-        values = {"case_id": case_id, "target": str(target), "chat": chat, "created_at": self._now()}
+        values = {"case_id": case_id, "target": str(target), "chat": chat, "created_at": self._now(), "owner": owner}
         found = await self._insert_new(T, values, ("case_id", "target"), T.c.id)
         return None if found is None else int(found)
 
@@ -45,9 +48,18 @@ class TopicOpenings(Repository):
             select(T).where(T.c.case_id == case_id, T.c.target == str(target)))).first()
         return None if row is None else _opening(row)
 
-    async def restart(self, opening_id: int) -> None:
-        """Take over an opening whose request never got an answer: asked again, from now."""
-        await self._session.execute(update(T).where(T.c.id == opening_id).values(thread_id=None, created_at=self._now()))
+    async def restart(self, opening_id: int, owner: str | None = None) -> None:
+        """Take over an opening whose request never got an answer, or whose process died: asked again, from now."""
+        await self._session.execute(update(T).where(T.c.id == opening_id).values(
+            thread_id=None, created_at=self._now(), owner=owner))
+
+    async def holder_dead(self, opening: TopicOpening) -> bool:
+        """Whether the process that asked for the topic stopped beating (as leases: storage/repositories/leases.py):
+        its request will never be answered here, so the opening is free at once."""
+        if opening.owner is None:
+            return False
+        stale = select(H.c.owner).where(H.c.owner == opening.owner, H.c.beat_at < alive_since(self._now()))
+        return (await self._session.execute(stale)).first() is not None
 
     async def unanswered(self, opening_id: int, since: datetime) -> None:
         """The request got no answer (the connection failed): dated `since`, so that the next try takes
@@ -73,4 +85,4 @@ class TopicOpenings(Repository):
 
 def _opening(row: Row[Any]) -> TopicOpening:
     return TopicOpening(row.id, row.case_id, Target(row.target), int(row.chat),
-                        None if row.thread_id is None else int(row.thread_id), row.created_at)
+                        None if row.thread_id is None else int(row.thread_id), row.created_at, row.owner)

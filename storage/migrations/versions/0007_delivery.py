@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("chat", sa.BigInteger(), nullable=False),
         sa.Column("thread_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("owner", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_topic_openings"),
         sqlite_autoincrement=True,
     )
