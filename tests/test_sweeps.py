@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -342,13 +343,21 @@ async def test_a_parked_update_keeps_its_content_no_longer_than_retention(store,
         assert (await tx.inbox.get(parked)).payload is None
 
 
-async def test_two_processes_purging_together_purge_a_case_once(store, clock, tmp_path):
-    """Each sweep must claim its row before acting, so two processes never count or delete a case twice."""
-    database, sweeps = store
+@asynccontextmanager
+async def another_process(sweeps: Sweeps, clock, tmp_path: Path) -> AsyncIterator[Sweeps]:
+    """A second process's sweeps over the same database."""
     other_db = Database(sweeps.settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
     await other_db.start()
     try:
-        other = Sweeps(other_db, sweeps.engine, Outbox(), sweeps.settings)
+        yield Sweeps(other_db, sweeps.engine, Outbox(), sweeps.settings)
+    finally:
+        await other_db.close()
+
+
+async def test_two_processes_purging_together_purge_a_case_once(store, clock, tmp_path):
+    """Each sweep must claim its row before acting, so two processes never count or delete a case twice."""
+    database, sweeps = store
+    async with another_process(sweeps, clock, tmp_path) as other:
         async with database.transaction() as tx:
             case = await tx.cases.create(number="424242", kind="report", channel="telegram", language="en",
                                          country="UA", consent="counsellor", category="scam", status="closed",
@@ -360,8 +369,6 @@ async def test_two_processes_purging_together_purge_a_case_once(store, clock, tm
         async with database.transaction() as tx:
             assert await tx.cases.get(case.id) is None
             deletions = [i.payload for i in await tx.outbox.items() if i.kind == Kind.DELETE_TOPIC]
-    finally:
-        await other_db.close()
     assert deletions == [{"topic_id": 77}], f"topic deletion queued {len(deletions)} times"
 
 
@@ -369,10 +376,7 @@ async def test_two_processes_expiring_drafts_together_both_finish_their_hourly_s
     """Two processes clearing the same abandoned drafts at once: neither sweep may fail (a failure would
     skip that process's purge and housekeeping for the hour), and the child is told once."""
     database, sweeps = store
-    other_db = Database(sweeps.settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
-    await other_db.start()
-    try:
-        other = Sweeps(other_db, sweeps.engine, Outbox(), sweeps.settings)
+    async with another_process(sweeps, clock, tmp_path) as other:
         draft = State(lang="en", step="what", answers={"category": "scam"}).to_dict()
         async with database.transaction() as tx:
             for n in range(20):
@@ -381,8 +385,6 @@ async def test_two_processes_expiring_drafts_together_both_finish_their_hourly_s
         results = await asyncio.gather(sweeps.expire_drafts(), other.expire_drafts(), return_exceptions=True)
         async with database.transaction() as tx:
             states = [State.from_dict((await tx.conversations.get(f"draft-{n}")).state) for n in range(20)]
-    finally:
-        await other_db.close()
     assert all(s.expired and not s.has_draft for s in states)
     assert [type(r).__name__ for r in results if r is not None] == []
 
@@ -390,10 +392,7 @@ async def test_two_processes_expiring_drafts_together_both_finish_their_hourly_s
 async def test_two_processes_post_one_digest_line_a_minute(store, clock, tmp_path):
     """When cards outrun the group limit, every process sweeps, and still one line a minute is posted."""
     database, sweeps = store
-    other_db = Database(sweeps.settings.resolved_database_url, load_privacy(None, None, tmp_path), clock)
-    await other_db.start()
-    try:
-        other = Sweeps(other_db, sweeps.engine, Outbox(), sweeps.settings)
+    async with another_process(sweeps, clock, tmp_path) as other:
         async with database.transaction() as tx:
             for n in range(int(sweeps.settings.rate_group_per_minute) + 1):
                 case = await tx.cases.create(number=f"5{n:05}", kind="report", channel="telegram", language="en",
@@ -409,5 +408,3 @@ async def test_two_processes_post_one_digest_line_a_minute(store, clock, tmp_pat
         clock.advance(seconds=60)
         await asyncio.gather(sweeps.digest(), other.digest())
         assert await lines() == 2
-    finally:
-        await other_db.close()

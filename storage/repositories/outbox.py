@@ -232,10 +232,8 @@ class Outbox(Repository):
 
     async def depth(self, target: str | None = None) -> int:
         """How many items are pending (for `target` only, if given)."""
-        statement = select(func.count()).select_from(T).where(T.c.status == PENDING)
-        if target is not None:
-            statement = statement.where(T.c.target == str(target))
-        return int((await self._session.execute(statement)).scalar_one())
+        where = [T.c.status == PENDING] + ([T.c.target == str(target)] if target is not None else [])
+        return int((await self._session.execute(select(func.count()).select_from(T).where(*where))).scalar_one())
 
     async def oldest_pending_age(self, now: datetime) -> float | None:
         """Seconds since the oldest pending item was queued, or None when nothing is pending."""
@@ -244,12 +242,9 @@ class Outbox(Repository):
 
     async def pending_cards(self, target: str = Target.OPERATOR) -> list[int]:
         """Case ids whose case card to `target` is still pending."""
-        statement = (
-            select(T.c.case_id)
-            .distinct()
-            .where(T.c.status == PENDING, T.c.kind == Kind.CASE_CARD.value, T.c.target == target, T.c.case_id.is_not(None))
-            .order_by(T.c.case_id)
-        )
+        statement = select(T.c.case_id).distinct().where(
+            T.c.status == PENDING, T.c.kind == Kind.CASE_CARD.value, T.c.target == target, T.c.case_id.is_not(None),
+        ).order_by(T.c.case_id)
         return [int(case_id) for case_id in (await self._session.execute(statement)).scalars()]
 
     async def stuck(self, now: datetime) -> int:
