@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import os
+import re
 import resource
 import sys
 import threading
@@ -100,6 +101,9 @@ def usage() -> dict[str, Any]:
             "traced": traced[0], "traced_peak": traced[1], "time": time.perf_counter()}
 
 
+_FROM = re.compile(r"\sFROM\s+(\S+)")
+
+
 def _shapes(statements: dict[str, int]) -> dict[str, int]:
     """Statement counts by their first word and table ("SELECT outbox")."""
     shapes: dict[str, int] = {}
@@ -180,7 +184,8 @@ class Oberih:
             elif verb == "ROLLBACK":
                 self.sql["rollbacks"] += 1
             elif verb == "SELECT":
-                self.statements["SELECT FROM " + sql.partition(" FROM ")[2].split(" ", 1)[0]] += 1
+                found = _FROM.search(sql)  # (SQLAlchemy puts FROM on a line of its own)
+                self.statements["SELECT FROM " + (found.group(1) if found else "")] += 1
             elif verb != "BEGIN":
                 self.statements[" ".join(sql.split(" ", 3)[:3])] += 1  # INSERT INTO x, UPDATE x SET, DELETE FROM x
 

@@ -53,9 +53,9 @@ class ConversationService:
 
     async def handle(self, tx: Transaction, child: Child, event: Incoming) -> None:
         key = self.privacy.pseudonym(child.channel, child.platform_id)
-        conversation = await tx.conversations.get(key)
+        conversation, may_have_cases = await tx.conversations.for_step(key)
         previous = State.from_dict(conversation.state) if conversation else None
-        cases = await tx.cases.open_with_news(key)
+        cases = await tx.cases.open_with_news(key) if may_have_cases else []
         turn = _Turn(self, tx, child, key, cases)
         outcome = self.engine.handle(previous, event, turn.context())
         await record_turn(tx, previous, outcome.state, child.channel)  # statistics

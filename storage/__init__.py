@@ -7,7 +7,8 @@ from storage.errors import (
 )
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.records import (
-    AuditEntry, Case, CaseMessage, Conversation, InboxItem, OutboxItem, StaffMember, StaffTopic, StatCount,
+    AuditEntry, Case, CaseMessage, Conversation, InboxItem, MarkedSent, OutboxItem, StaffMember, StaffTopic,
+    StatCount,
 )
 from storage.types import Clock, Sealer, utc_now
 from storage.values import (
@@ -31,7 +32,7 @@ from storage.values import (
 __all__ = [
     "FINISHED", "KEEP", "AuditEntry", "Case", "CaseKind", "CaseMessage", "CaseStatus", "ChannelName", "Clock",
     "ConcurrentUpdate", "Consent", "Conversation", "Database", "DuplicateNumber", "InboxItem", "InboxStatus", "Keep", "Kind",
-    "Misplaced", "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "SealBroken", "Sealer",
+    "MarkedSent", "Misplaced", "NotFound", "Outcome", "OutboxItem", "OutboxStatus", "Priority", "Role", "SealBroken", "Sealer",
     "StaffMember", "StaffTopic", "StatCount", "StatEvent", "StorageBusy", "StorageError", "StorageFull", "Target",
     "Transaction", "UnknownKey", "current_revision", "head_revision", "upgrade", "utc_now",
 ]  # fmt: skip

@@ -24,6 +24,13 @@ class Conversation:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkedSent:
+    """An outbox item recorded as sent, and whether another item of its lane waits behind it."""
+
+    lane_waits: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StaffTopic:
     """A case's forum topic in one staff chat, and the card that opens it (None: not there yet)."""
 

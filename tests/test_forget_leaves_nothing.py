@@ -38,7 +38,7 @@ async def test_forget_cancels_and_wipes_the_childs_waiting_and_sent_items(db: Da
         relay = {"text": "my words", "media": {"kind": "photo", "file_ref": "FILE-1"}, "child_message_id": 5}
         waiting = await tx.outbox.add("operator", "telegram", f"operator:{mine}", "relay", relay, case_id=mine)
         sent = await tx.outbox.add("operator", "telegram", f"operator:{mine}", "relay", relay, case_id=mine)
-        assert await tx.outbox.mark_sent(sent, {"message_ids": [7]})
+        assert await tx.outbox.mark_sent(sent, f"operator:{mine}", {"message_ids": [7]})
         kept = await tx.outbox.add("operator", "telegram", f"operator:{other}", "relay", relay, case_id=other)
         card = await tx.outbox.add("operator", "telegram", f"operator:{mine}", "case_card", {}, case_id=mine)
     async with db.transaction() as tx:

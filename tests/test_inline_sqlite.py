@@ -56,6 +56,7 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         seen.append(await tx.topic_openings.current(case.id, Target.OPERATOR))
         await tx.topic_openings.attached(case.id, Target.OPERATOR)
         seen.append(await tx.cases.open_with_news("k1"))
+        seen += [await tx.conversations.for_step("k1"), await tx.conversations.for_step("nobody")]
         seen.append(await tx.cases.update(case.id, operator_topic_id=77, police_topic_id=78, urgent=True,
                                           receipt_hash="r1"))
         seen += [await tx.cases.by_operator_topic(77), await tx.cases.by_police_topic(78),
@@ -66,11 +67,10 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
                                                conversation_key="k1", address={"chat_id": 5}))
         seen.append(await tx.outbox.add_leased("me", 60, "child", "telegram", "c:k1", "say", {"text": "2"},
                                                conversation_key="k1"))  # the lane waits: None
-        seen.append(await tx.outbox.waiting_in_lane("c:k1"))
     async with transaction() as tx:
         first, second, third = (item.id for item in await tx.outbox.items())
-        seen.append(await tx.outbox.mark_sent(second, {"message_ids": [10, 11]}, wipe=True))  # to a child
-        seen.append(await tx.outbox.mark_sent(second, None))  # no longer pending: False
+        seen.append(await tx.outbox.mark_sent(second, "c:k1", {"message_ids": [10, 11]}, wipe=True))  # to a child; third waits
+        seen.append(await tx.outbox.mark_sent(second, "c:k1", None))  # no longer pending: None
         seen.append(await tx.outbox.retry_later(third, START + timedelta(minutes=1), "network"))
         await tx.outbox.release(third)
         seen.append(await tx.outbox.mark_failed(first, "chat not found"))

@@ -245,6 +245,22 @@ async def test_open_cases_come_oldest_first_with_what_staff_did_last(db: Databas
                                                                         (second, None, None)]
 
 
+async def test_a_step_learns_in_one_read_whether_the_child_may_have_a_case_open(db: Database) -> None:
+    async with db.transaction() as tx:
+        for key in ("none", "sent", "reconnected", "closed"):
+            await tx.conversations.save(key, "telegram", {"lang": "en"}, {"chat_id": 1})
+    await new_case(db, "100021", conversation_key="sent")
+    elsewhere = await new_case(db, "100022", conversation_key="another-device")
+    await new_case(db, "100023", conversation_key="closed", status=CaseStatus.CLOSED)
+    async with db.transaction() as tx:
+        await tx.case_chats.add(elsewhere, "reconnected", "telegram")  # opened with the receipt code
+    async with db.transaction() as tx:
+        found = {key: await tx.conversations.for_step(key) for key in ("none", "sent", "reconnected", "closed", "new")}
+    assert {key: may_have_cases for key, (_conversation, may_have_cases) in found.items()} == {
+        "none": False, "sent": True, "reconnected": True, "closed": False, "new": True}  # no row: ask
+    assert found["sent"][0] is not None and found["sent"][0].state == {"lang": "en"} and found["new"][0] is None
+
+
 async def test_detach_conversation(db: Database) -> None:
     ids = [await new_case(db, f"20000{n}", conversation_key="child") for n in range(2)]
     other = await new_case(db, "300000", conversation_key="someone-else")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.privacy import Privacy
-from storage import Database, InboxStatus, OutboxStatus, Priority
+from storage import Database, InboxStatus, MarkedSent, OutboxStatus, Priority
 from tests import test_storage as shared
 from tests.test_storage import SECRET, START, FakeClock
 
@@ -70,7 +70,7 @@ async def test_outbox_claims_only_the_first_item_of_each_lane(db: Database) -> N
     assert await claim(db) == []  # a2 waits for a1; claimed items are not handed out twice
     assert await claim(db, "w1") == [a1, b1]  # only to their holder again (it renews the lease)
     async with db.transaction() as tx:
-        await tx.outbox.mark_sent(a1, {"message_ids": [5]})
+        assert await tx.outbox.mark_sent(a1, "a", {"message_ids": [5]}) == MarkedSent(lane_waits=True)  # a2
         sent = await tx.outbox.get(a1)
     assert sent is not None
     assert (sent.status, sent.result, sent.claimed_by) == (OutboxStatus.SENT, {"message_ids": [5]}, None)
@@ -124,7 +124,7 @@ async def test_outbox_metrics_cancel_and_purge(db: Database, clock: FakeClock) -
         assert await tx.outbox.forget_child("k1") == 1
         cancelled = await tx.outbox.get(child)
         assert cancelled is not None and (cancelled.status, cancelled.payload) == (OutboxStatus.CANCELLED, {})
-        await tx.outbox.mark_sent(card, None)
+        await tx.outbox.mark_sent(card, (await tx.outbox.get(card)).lane, None)
         assert await tx.outbox.depth() == 1
         assert await tx.outbox.purge_sent(START) == 0
         assert await tx.outbox.purge_sent(clock.now + timedelta(seconds=1)) == 2
@@ -132,7 +132,8 @@ async def test_outbox_metrics_cancel_and_purge(db: Database, clock: FakeClock) -
         with pytest.raises(ValueError):
             await tx.outbox.add("nobody", "telegram", "x", "say", {})
     async with db.transaction() as tx:
-        await tx.outbox.mark_sent((await tx.outbox.items())[0].id, None)
+        last = (await tx.outbox.items())[0]
+        assert await tx.outbox.mark_sent(last.id, last.lane, None) == MarkedSent(lane_waits=False)
         assert await tx.outbox.oldest_pending_age(clock.now) is None
 
 
@@ -154,7 +155,7 @@ async def test_concurrent_claimers_never_share_an_item(
             claims.extend((owner, item.id, item.lane) for item in items)
             for item in items:
                 async with database.transaction() as tx:
-                    await tx.outbox.mark_sent(item.id, None)
+                    await tx.outbox.mark_sent(item.id, item.lane, None)
             idle = 0 if items else idle + 1
             await asyncio.sleep(0)
 
@@ -196,7 +197,7 @@ async def test_outbox_outcomes_touch_only_pending_items(db: Database, clock: Fak
     async with db.transaction() as tx:
         assert await tx.outbox.forget_child("k1") == 1  # the child erased their data meanwhile
         later = clock.now + timedelta(seconds=5)
-        assert not await tx.outbox.mark_sent(child, {"message_ids": [1]})
+        assert await tx.outbox.mark_sent(child, "c:k1", {"message_ids": [1]}) is None
         assert not await tx.outbox.retry_later(child, later, "timeout")
         assert not await tx.outbox.mark_failed(child, "blocked")
         cancelled = await tx.outbox.get(child)
@@ -205,7 +206,7 @@ async def test_outbox_outcomes_touch_only_pending_items(db: Database, clock: Fak
             OutboxStatus.CANCELLED, None, 0, None)
         assert await tx.outbox.retry_later(other, later, "timeout")
         assert await tx.outbox.mark_failed(other, "blocked")
-        assert not await tx.outbox.mark_sent(other, None)  # failed stays failed
+        assert await tx.outbox.mark_sent(other, "c:k2", None) is None  # failed stays failed
         assert not await tx.outbox.mark_failed(123456, "gone")
         failed = await tx.outbox.get(other)
         assert failed is not None and (failed.status, failed.attempts, failed.result) == (OutboxStatus.FAILED, 2, None)

@@ -61,11 +61,12 @@ class Recorder:
         async def record(tx: Transaction) -> bool:
             nonlocal followed
             # What a child was told is not kept once sent (their receipt code, an answer, the goodbye's address).
-            if not await tx.outbox.mark_sent(item.id, result, wipe=item.target is Target.CHILD):
+            marked = await tx.outbox.mark_sent(item.id, item.lane, result, wipe=item.target is Target.CHILD)
+            if marked is None:
                 return self._not_pending(item, "sent")
             if sent is not None:
                 await _remember_messages(tx, item, sent.message_ids)
-            followed = await tx.outbox.waiting_in_lane(item.lane)
+            followed = marked.lane_waits
             return True
 
         recorded = asyncio.get_running_loop().create_future()

@@ -35,11 +35,20 @@ _BY_RECEIPT = _newest_where(T.c.receipt_hash == bindparam("receipt_hash"))
 # Every step asks for the child's open case: the finished statuses are written into the SQL, since an
 # IN list of bound values is re-rendered on every execution. A child's cases are those they sent and
 # those their chat opened with the receipt code (case_chats).
-_OF_CHILD_OPEN = (
-    or_(T.c.conversation_key == bindparam("conversation_key"),
-        T.c.id.in_(select(CC.c.case_id).where(CC.c.conversation_key == bindparam("conversation_key")))),
-    *(T.c.status != literal_column(f"'{status}'") for status in sorted(FINISHED)),
-)
+def _of_child_open(conversation_key: ColumnElement[Any]) -> tuple[ColumnElement[bool], ...]:
+    return (
+        or_(T.c.conversation_key == conversation_key,
+            T.c.id.in_(select(CC.c.case_id).where(CC.c.conversation_key == conversation_key))),
+        *(T.c.status != literal_column(f"'{status}'") for status in sorted(FINISHED)),
+    )
+
+
+def has_open_case(conversation_key: ColumnElement[Any]) -> ColumnElement[bool]:
+    """EXISTS: the child of that conversation has a case `open_with_news` would list."""
+    return select(T.c.id).where(*_of_child_open(conversation_key)).exists()
+
+
+_OF_CHILD_OPEN = _of_child_open(bindparam("conversation_key"))
 _OPEN_FOR = _newest_where(*_OF_CHILD_OPEN)
 
 

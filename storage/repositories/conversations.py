@@ -11,6 +11,7 @@ from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, table
 from storage.records import Conversation
 from storage.repositories.base import Repository, refused
+from storage.repositories.cases import has_open_case
 from storage.values import KEEP, Keep
 
 T = table(ConversationRow)
@@ -19,6 +20,10 @@ T = table(ConversationRow)
 # parameters for the values: SQLAlchemy then neither rebuilds nor re-hashes them on each call (bench/README.md,
 # findings, item 3).
 _GET = prepared(select(T).where(T.c.key == bindparam("key")))
+# A step reads the conversation and, in the same statement, whether the child has a case open: most
+# children have none, and then their cases need not be read at all.
+_GET_FOR_STEP = prepared(select(T, has_open_case(bindparam("key")).label("has_open_case"))
+                         .where(T.c.key == bindparam("key")))
 _UPDATE = prepared(
     update(T)
     .where(T.c.key == bindparam("b_key"), T.c.version == bindparam("expected_version"))
@@ -48,6 +53,16 @@ class Conversations(Repository):
         """The conversation with that key, or None."""
         row = (await self._session.execute(_GET, {"key": key})).one_or_none()
         return None if row is None else self._record(row)
+
+    async def for_step(self, key: str) -> tuple[Conversation | None, bool]:
+        """The conversation with that key (or None), and whether the child may have a case open: False
+        only when the row says they have none (with no row, their cases must be asked for)."""
+        row = (await self._session.execute(_GET_FOR_STEP, {"key": key})).one_or_none()
+        if row is None:
+            return None, True
+        values = dict(row._mapping)
+        open_case = bool(values.pop("has_open_case"))
+        return self._conversation(values), open_case
 
     async def save(
         self,
@@ -112,7 +127,9 @@ class Conversations(Repository):
         """A state that does not open raises Misplaced: the update that needs it is retried, then parked,
         and nothing is overwritten. An address that does not open reads as None: the child's next
         message brings it again (and nothing is sent to them meanwhile)."""
-        values = dict(row._mapping)
+        return self._conversation(dict(row._mapping))
+
+    def _conversation(self, values: dict[str, Any]) -> Conversation:
         key = values["key"]
         values["state"] = self._unseal(values["state"], T.name, "state", key)
         values["address"] = self._unseal_or(values["address"], T.name, "address", key, None)

@@ -14,7 +14,7 @@ from sqlalchemy import (
 from storage.errors import Misplaced
 from storage.inline_sqlite import prepared
 from storage.models import ConversationRow, OutboxRow, table
-from storage.records import OutboxItem
+from storage.records import MarkedSent, OutboxItem
 from storage.repositories.base import Repository, clip, refused
 from storage.repositories.leases import alive_since, free_for
 from storage.values import Kind, OutboxStatus, Priority, Target
@@ -68,13 +68,24 @@ _CLAIM = (
 
 # Outcomes touch only a pending item: one cancelled meanwhile (the child erased their data) stays so.
 _STILL_PENDING = update(T).where(_ITEM, T.c.status == PENDING)
+# Whether another item waits in the sent item's lane comes back with the mark: one statement for the
+# two things every sent item needs. The lane is bound, not correlated (SQLite's RETURNING names columns
+# without their table), and the row itself is left out (the subquery may still see it pending).
+_OTHER = T.alias("other")
+_LANE_WAITS = (
+    select(_OTHER.c.id)
+    # ("id > 0", always true, makes SQLite take the lane index, as in _PENDING_IN_LANE below)
+    .where(_OTHER.c.lane == bindparam("of_lane"), _OTHER.c.status == WAITING, _OTHER.c.id > 0,
+           _OTHER.c.id != bindparam("item_id"))
+    .exists().label("lane_waits")
+)
 _MARK_SENT = prepared(_STILL_PENDING.values(
     status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), **RELEASED
-))
+).returning(_LANE_WAITS))
 # A message to a child is not kept once sent: what it said goes with the mark (README, Security).
 _MARK_SENT_WIPED = prepared(_STILL_PENDING.values(
     status=OutboxStatus.SENT.value, sent_at=_NOW, result=bindparam("outcome"), payload=WIPED, **RELEASED
-))
+).returning(_LANE_WAITS))
 _RETRY_LATER = prepared(_STILL_PENDING.values(
     attempts=T.c.attempts + 1, next_attempt_at=bindparam("at", type_=T.c.next_attempt_at.type),
     error=bindparam("reason"), **RELEASED,
@@ -91,7 +102,6 @@ _PENDING_IN_LANE = select(T.c.id).where(
     T.c.lane == bindparam("lane_of_item"), T.c.status == WAITING, T.c.id > 0
 )
 _LANE_IS_FREE = ~_PENDING_IN_LANE.exists()
-_WAITING_IN_LANE = prepared(_PENDING_IN_LANE.limit(1))
 _ADD_LEASED = prepared(
     T.insert()
     .values(claimed_by=case((_LANE_IS_FREE, _OWNER)), claimed_until=case((_LANE_IS_FREE, _UNTIL)))
@@ -179,10 +189,6 @@ class Outbox(Repository):
             await self._session.execute(failed)
         return found
 
-    async def waiting_in_lane(self, lane: str) -> bool:
-        """Whether an item of `lane` is pending."""
-        return (await self._session.execute(_WAITING_IN_LANE, {"lane_of_item": lane})).first() is not None
-
     async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
         """Lease those of the items that are still free for `owner`; return their ids (the ones it won)."""
         # Commit right after: other workers see the lease only then (PostgreSQL holds the row locks until).
@@ -200,12 +206,16 @@ class Outbox(Repository):
         until = now + timedelta(seconds=lease_seconds)
         return [replace(item, claimed_until=until, claimed_by=owner) for item in items if item.id in won]
 
-    async def mark_sent(self, item_id: int, result: dict[str, Any] | None, wipe: bool = False) -> bool:
+    async def mark_sent(self, item_id: int, lane: str, result: dict[str, Any] | None,
+                        wipe: bool = False) -> MarkedSent | None:
         """Record delivery and what the platform answered (ids of the bot's messages), with `wipe` forgetting
-        its payload; False (and nothing written) if the item is no longer pending."""
+        its payload, and tell whether another item waits in its `lane`; None (and nothing written) if the
+        item is no longer pending."""
         encoded = None if result is None else json.dumps(result, separators=(",", ":"))
         statement = _MARK_SENT_WIPED if wipe else _MARK_SENT
-        return await self._changed(statement, {"item_id": item_id, "now": self._now(), "outcome": encoded})
+        params = {"item_id": item_id, "of_lane": lane, "now": self._now(), "outcome": encoded}
+        lane_waits = (await self._session.execute(statement, params)).scalar_one_or_none()
+        return None if lane_waits is None else MarkedSent(lane_waits=bool(lane_waits))
 
     async def retry_later(self, item_id: int, at: datetime, error: str) -> bool:
         """Count a failed attempt, release the claim and try again at `at`; False if no longer pending."""
