@@ -162,10 +162,17 @@ def loop_time_offset() -> Iterator[list[float]]:
 async def test_a_lane_is_sent_in_order_one_item_at_a_time(db: Database, sender: FakeSender) -> None:
     worker = make_worker(db, sender)
     ids = [await to_child(db, "child-a", f"{SECRET} {n}") for n in range(3)]
+    sender.gates[ids[0]] = asyncio.Event()
 
-    assert [await worker.run_once() for _ in range(4)] == [1, 1, 1, 0]
+    first_round = asyncio.create_task(worker.run_once())
+    await sender.started.setdefault(ids[0], asyncio.Event()).wait()
+    assert sender.calls == ids[:1]  # nothing else of the lane starts while its first item is in flight
+    sender.gates[ids[0]].set()
+    # One round starts the lane; each item behind is leased with the record of the one before it and
+    # sent next in the same task, so nothing is read again.
+    assert await first_round == 1 and await worker.run_once() == 0
 
-    assert sender.sent == ids
+    assert sender.calls == sender.sent == ids
     for item_id in ids:
         item = await get(db, item_id)
         assert item.status == OutboxStatus.SENT and item.claimed_by is None
@@ -193,11 +200,9 @@ async def test_lanes_are_independent(db: Database, sender: FakeSender, clock: Cl
     card = await to_staff(db, case_id=1)
     sender.fail[a1] = [RuntimeError("network down")]
 
-    assert await worker.run_once() == 3  # a1 (fails), b1, card: the first item of each lane
-    assert set(sender.sent) == {b1, card}
-    assert await worker.run_once() == 1  # b2; child-a waits for a1's back-off
-    assert sender.sent[2:] == [b2]
-    assert await worker.run_once() == 0
+    assert await worker.run_once() == 3  # a1 (fails), b1 (and b2 right behind it), card: one per lane
+    assert set(sender.sent) == {b1, b2, card} and sender.sent.index(b1) < sender.sent.index(b2)
+    assert await worker.run_once() == 0  # child-a waits for a1's back-off
 
     # a2 stays behind a1: a lane keeps its order even across retries.
     a1_item = await get(db, a1)
@@ -597,14 +602,19 @@ async def test_a_childs_message_takes_few_statements_and_no_conversation_read(db
 
 async def test_a_finished_send_calls_a_round_only_for_what_waits_behind_it(db: Database, sender: FakeSender) -> None:
     """Reading ready items is the dearest statement of delivery: a send whose lane has nothing waiting
-    asks for no round; one with an item behind it asks at once."""
+    asks for no round, and one with an item behind it leases that item with its record and sends it
+    next, without a round; only an item it could not take (held elsewhere) asks for one."""
     worker = make_worker(db, sender)
     first, behind = await to_child(db, "child-a"), await to_child(db, "child-a")
-    assert await worker.run_once() == 1 and sender.sent == [first]
-    assert worker._due.is_set()  # `behind` waits in the lane
-    worker._due.clear()
     assert await worker.run_once() == 1 and sender.sent == [first, behind]
-    assert not worker._due.is_set()  # nothing behind it: no round
+    assert not worker._due.is_set()  # nothing left behind: no round
+
+    third, held = await to_child(db, "child-b"), await to_child(db, "child-b")
+    async with db.transaction() as tx:  # another live worker holds the item behind
+        await tx.heartbeats.beat("worker-2")
+        assert await tx.outbox.claim([held], tx.now, "worker-2", 60) == {held}
+    assert await worker.run_once() == 1 and sender.sent[2:] == [third]
+    assert worker._due.is_set()  # `held` waits in the lane, not taken here: a round is due
 
 
 async def test_flush_gives_up_on_a_hung_send(db: Database, sender: FakeSender) -> None:

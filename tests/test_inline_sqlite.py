@@ -71,6 +71,8 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         first, second, third = (item.id for item in await tx.outbox.items())
         seen.append(await tx.outbox.mark_sent(second, "c:k1", {"message_ids": [10, 11]}, wipe=True))  # to a child; third waits
         seen.append(await tx.outbox.mark_sent(second, "c:k1", None))  # no longer pending: None
+        seen.append(await tx.outbox.claim_next_in_lane("c:k1", START, "me", 60))  # the third, behind it
+        seen.append(await tx.outbox.claim_next_in_lane("c:k1", START, "you", 60))  # held by "me": None
         seen.append(await tx.outbox.retry_later(third, START + timedelta(minutes=1), "network"))
         await tx.outbox.release(third)
         seen.append(await tx.outbox.mark_failed(first, "chat not found"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from bot.delivery.contract import DeliveryMetrics, Sent
@@ -42,6 +43,15 @@ def fields(item: OutboxItem) -> dict[str, Any]:
     return {"item": item.id, "case": item.case_id, "kind": str(item.kind)}
 
 
+@dataclass(frozen=True, slots=True)
+class AfterSend:
+    """A sent item's lane after its record: whether an item waits behind it, and that item, if it
+    was leased to the sender's worker with the record."""
+
+    lane_waits: bool
+    following: OutboxItem | None = None
+
+
 class Recorder:
     def __init__(self, db: Database, *, keep: float = KEEP_SECONDS, on_failed: OnFailed | None = None,
                  on_chat_trouble: OnChatTrouble | None = None, metrics: DeliveryMetrics | None = None,
@@ -52,21 +62,27 @@ class Recorder:
         self._batch: list[tuple[OutboxItem, Write, asyncio.Future[bool | None]]] = []
         self._writer: asyncio.Task[None] | None = None  # records the sent items of a batch
 
-    async def sent(self, item: OutboxItem, sent: Sent | None) -> bool | None:
-        """Record a sent item (with others that finished together); whether an item waits behind it
-        in its lane (None: not recorded)."""
+    async def sent(self, item: OutboxItem, sent: Sent | None, lease: tuple[str, float] | None = None) -> AfterSend | None:
+        """Record a sent item (with others that finished together); None if it could not be recorded.
+        With `lease` (owner, seconds), the item waiting behind it in its lane, if any, is leased to that
+        owner in the same transaction and comes back with the record, to be sent next."""
         result = sent.to_json() if sent is not None else None
-        followed: bool | None = None
+        after: AfterSend | None = None
 
         async def record(tx: Transaction) -> bool:
-            nonlocal followed
+            nonlocal after
             # What a child was told is not kept once sent (their receipt code, an answer, the goodbye's address).
             marked = await tx.outbox.mark_sent(item.id, item.lane, result, wipe=item.target is Target.CHILD)
             if marked is None:
                 return self._not_pending(item, "sent")
             if sent is not None:
                 await _remember_messages(tx, item, sent.message_ids)
-            followed = marked.lane_waits
+            following = None
+            if marked.lane_waits and lease is not None:
+                following = await tx.outbox.claim_next_in_lane(item.lane, tx.now, *lease)
+                if following is not None and item.target is Target.CHILD:
+                    following = replace(following, address=item.address)  # the same lane: the same child
+            after = AfterSend(marked.lane_waits, following)
             return True
 
         recorded = asyncio.get_running_loop().create_future()
@@ -78,7 +94,7 @@ class Recorder:
         back = self.health.sent(item)
         if back is not None and self.on_chat_back is not None:
             await self._record(item, "chat back", partial(_told, self.on_chat_back, back), tries=1)
-        return followed
+        return after
 
     async def failed(self, item: OutboxItem, error: BaseException) -> None:
         """Record a failed attempt as the retry policy decides."""

@@ -190,7 +190,25 @@ class DeliveryWorker:
         return self.pool.start(item, self._deliver(item, sender, acquire))
 
     async def _deliver(self, item: OutboxItem, sender: ItemSender, acquire: bool) -> None:
-        followed = True  # unless the outcome is recorded and nothing waits behind it in its lane
+        """Send `item`; then, in the same task and send slot, each item behind it in its lane that its
+        record leased to this worker (the lane goes on without a round), while there is capacity."""
+        following: OutboxItem | None = item
+        while following is not None:
+            item = following
+            following = await self._deliver_one(item, sender, acquire)
+            if following is None:
+                return
+            next_sender = self.senders.get(following.channel)
+            if next_sender is None or self.rounds.backlog or not self.limits.has_capacity(following):
+                self._due.set()  # it stays leased to this worker: a round takes it in its turn
+                return
+            self.pool.carry_on(following)
+            sender, acquire = next_sender, True
+
+    async def _deliver_one(self, item: OutboxItem, sender: ItemSender, acquire: bool) -> OutboxItem | None:
+        """One send and its record; the item behind it in its lane if the record leased it here."""
+        followed = True  # a round is due unless the outcome is recorded and nothing is left waiting in the lane
+        following = None
         try:
             if acquire:  # (a round takes the capacity before it starts the send)
                 await self.limits.acquire(item)
@@ -200,11 +218,15 @@ class DeliveryWorker:
             except Exception as error:  # noqa: BLE001 - every failure is retried or given up, never lost
                 await self.recorder.failed(item, error)
             else:
-                followed = await self.recorder.sent(item, sent) is not False
+                after = await self.recorder.sent(item, sent, lease=(self.owner, self.lease_seconds))
+                if after is not None:
+                    following = after.following
+                    followed = after.lane_waits and following is None
         finally:
             self.pool.finished(item)
             if followed or self.rounds.backlog or self.rounds.held_back:
                 self._due.set()
+        return following
 
     async def _cancel_in_flight(self) -> None:
         await self.pool.cancel_all()

@@ -7,27 +7,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement, Executable, Integer, Row, and_, bindparam, case, delete, func, literal_column, or_, select, update,
-)
+from sqlalchemy import Executable, Integer, bindparam, case, select, update
 
 from storage.errors import Misplaced
 from storage.inline_sqlite import prepared
-from storage.models import ConversationRow, OutboxRow, table
 from storage.records import MarkedSent, OutboxItem
-from storage.repositories.base import Repository, clip, refused
+from storage.repositories.base import clip, refused
 from storage.repositories.leases import alive_since, free_for
+from storage.repositories.outbox_rows import C, PENDING, RELEASED, WAITING, WIPED, OutboxRows, T, destination
 from storage.values import Kind, OutboxStatus, Priority, Target
-
-T = table(OutboxRow)
-C = table(ConversationRow)
-PENDING = OutboxStatus.PENDING
-# Written out, not bound, where a lane is asked for waiting items: only then can SQLite and PostgreSQL
-# use the index over pending items (ix_outbox_pending_lane), whose condition is this very text.
-WAITING = literal_column("'pending'")
-RELEASED = {"claimed_until": None, "claimed_by": None}
-WIPED = b""  # the payload of an item of a child who erased their data: reads as {}
-
 
 # The delivery path's statements, built once: SQLAlchemy then reuses their cache key and compiled form
 # (building and hashing a statement costs more CPU than SQLite takes to run it).
@@ -93,6 +81,20 @@ _RETRY_LATER = prepared(_STILL_PENDING.values(
 _MARK_FAILED = prepared(_STILL_PENDING.values(
     status=OutboxStatus.FAILED.value, attempts=T.c.attempts + 1, error=bindparam("reason"), **RELEASED
 ))
+# The item behind a sent one in its lane, leased to the same worker in the transaction that records the
+# send: the lane goes on without a round (a round reads every ready item; this reads one).
+_NEXT = T.alias("behind")
+_CLAIM_NEXT_IN_LANE = prepared(
+    update(T)
+    .where(
+        T.c.id == select(_NEXT.c.id)
+        .where(_NEXT.c.lane == bindparam("of_lane"), _NEXT.c.status == WAITING, _NEXT.c.id > 0)
+        .order_by(_NEXT.c.id).limit(1).scalar_subquery(),
+        T.c.status == PENDING, T.c.next_attempt_at <= _NOW, _FREE,
+    )
+    .values(claimed_until=_UNTIL, claimed_by=_OWNER)
+    .returning(*T.c)
+)
 _RELEASE = prepared(update(T).where(_ITEM).values(**RELEASED))
 _ADD = prepared(T.insert().returning(T.c.id))
 # Queued already leased to a worker, unless an earlier item waits in its lane (then the lane's order
@@ -109,7 +111,7 @@ _ADD_LEASED = prepared(
 )
 
 
-class Outbox(Repository):
+class Outbox(OutboxRows):
     """The `outbox` table; `payload` is sealed, `result` (ids of bot messages) is plain JSON."""
 
     __slots__ = ()
@@ -168,7 +170,7 @@ class Outbox(Repository):
             "priority": int(priority), "status": PENDING.value, "attempts": 0, "next_attempt_at": now,
             "created_at": now, "conversation_key": conversation_key, "case_id": case_id,
         }  # fmt: skip
-        values["payload"] = self._seal(payload, T.name, "payload", _destination(values))
+        values["payload"] = self._seal(payload, T.name, "payload", destination(values))
         return values
 
     async def ready(self, now: datetime, limit: int, owner: str | None = None,
@@ -183,11 +185,28 @@ class Outbox(Repository):
                 found.append(self._record(row))
             except Misplaced:  # written for another destination, or altered: never sent, and its lane moves on
                 misplaced.append(row.id)
-        if misplaced:
-            refused(T.name, "payload")
-            failed = update(T).where(T.c.id.in_(misplaced)).values(status=OutboxStatus.FAILED.value, error="Misplaced")
-            await self._session.execute(failed)
+        await self._fail_misplaced(misplaced)
         return found
+
+    async def claim_next_in_lane(self, lane: str, now: datetime, owner: str, lease_seconds: float) -> OutboxItem | None:
+        """Lease to `owner` the first pending item of `lane` if it is due and free for it; the item, or
+        None. Its `address` is not read (the caller has the child's, from the item before it)."""
+        params = {"of_lane": lane, "now": now, "owner": owner, "until": now + timedelta(seconds=lease_seconds),
+                  "alive_since": alive_since(now)}
+        row = (await self._session.execute(_CLAIM_NEXT_IN_LANE, params)).one_or_none()
+        if row is None:
+            return None
+        try:
+            return self._record(row)
+        except Misplaced:
+            await self._fail_misplaced([row.id])
+            return None
+
+    async def _fail_misplaced(self, ids: list[int]) -> None:
+        if ids:
+            refused(T.name, "payload")
+            failed = update(T).where(T.c.id.in_(ids)).values(status=OutboxStatus.FAILED.value, error="Misplaced")
+            await self._session.execute(failed)
 
     async def claim(self, ids: Iterable[int], now: datetime, owner: str, lease_seconds: float) -> set[int]:
         """Lease those of the items that are still free for `owner`; return their ids (the ones it won)."""
@@ -229,79 +248,5 @@ class Outbox(Repository):
         """Give the claim back without counting an attempt (e.g. on shutdown)."""
         await self._session.execute(_RELEASE, {"item_id": item_id})
 
-    async def forget_child(self, conversation_key: str, case_ids: Collection[int] = ()) -> int:
-        """After /forget: messages to the child and theirs relayed to staff are cancelled if pending and
-        wiped whatever their status (nothing of theirs waits or stays readable); return how many were cancelled."""
-        theirs = and_(T.c.target == Target.CHILD, T.c.conversation_key == conversation_key)
-        if case_ids:
-            theirs = or_(theirs, and_(T.c.case_id.in_(list(case_ids)), T.c.kind == Kind.RELAY.value))
-        cancel = update(T).where(theirs, T.c.status == PENDING).values(status=OutboxStatus.CANCELLED.value, **RELEASED)
-        cancelled = await self._affected(cancel)
-        await self._affected(update(T).where(theirs).values(payload=WIPED))
-        return cancelled
-
-    async def depth(self, target: str | None = None) -> int:
-        """How many items are pending (for `target` only, if given)."""
-        where = [T.c.status == PENDING] + ([T.c.target == str(target)] if target is not None else [])
-        return int((await self._session.execute(select(func.count()).select_from(T).where(*where))).scalar_one())
-
-    async def oldest_pending_age(self, now: datetime) -> float | None:
-        """Seconds since the oldest pending item was queued, or None when nothing is pending."""
-        oldest = (await self._session.execute(select(func.min(T.c.created_at)).where(T.c.status == PENDING))).scalar()
-        return None if oldest is None else (now - oldest).total_seconds()
-
-    async def pending_cards(self, target: str = Target.OPERATOR) -> list[int]:
-        """Case ids whose case card to `target` is still pending."""
-        statement = select(T.c.case_id).distinct().where(
-            T.c.status == PENDING, T.c.kind == Kind.CASE_CARD.value, T.c.target == target, T.c.case_id.is_not(None),
-        ).order_by(T.c.case_id)
-        return [int(case_id) for case_id in (await self._session.execute(statement)).scalars()]
-
-    async def stuck(self, now: datetime) -> int:
-        """Release pending items whose lease expired (their worker died); return how many."""
-        statement = update(T).where(T.c.status == PENDING, T.c.claimed_until < now).values(**RELEASED)
-        return await self._affected(statement)
-
-    async def purge_sent(self, before: datetime) -> int:
-        """Delete finished items (sent, failed, cancelled) older than `before`; return how many."""
-        finished = T.c.status.in_([OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.CANCELLED])
-        statement = delete(T).where(finished, func.coalesce(T.c.sent_at, T.c.created_at) < before)
-        return await self._affected(statement)
-
-    async def get(self, item_id: int) -> OutboxItem | None:
-        """One item, or None."""
-        found = await self._many(T.c.id == item_id)
-        return found[0] if found else None
-
-    async def items(self, case_id: int | None = None, status: str | None = None) -> list[OutboxItem]:
-        """Items in id order, optionally of one case and/or one status (for tests and admin views)."""
-        where = [T.c.case_id == case_id] if case_id is not None else []
-        where += [T.c.status == status] if status is not None else []
-        return await self._many(*where)
-
     async def _changed(self, statement: Executable, params: dict[str, Any]) -> bool:
         return await self._affected(statement, params) == 1
-
-    async def _many(self, *where: ColumnElement[bool]) -> list[OutboxItem]:
-        statement = select(T).where(*where).order_by(T.c.id)
-        return [self._record(row) for row in await self._session.execute(statement)]
-
-    def _record(self, row: Row[Any]) -> OutboxItem:
-        """A payload that does not open raises Misplaced; a child's address that does not open reads as
-        None (the child's next message brings it again; the item fails as "recipient gone")."""
-        values = dict(row._mapping)
-        payload = values["payload"]
-        values["payload"] = {} if payload == WIPED else self._unseal(payload, T.name, "payload", _destination(values))
-        values["result"] = None if values["result"] is None else json.loads(values["result"])
-        values["target"] = Target(values["target"])
-        values["status"] = OutboxStatus(values["status"])
-        values["kind"] = Kind(values["kind"])
-        address = values.get("address")  # only `ready` reads it
-        values["address"] = self._unseal_or(address, C.name, "address", values["conversation_key"], None)
-        return OutboxItem(**values)
-
-
-def _destination(values: dict[str, Any]) -> str:
-    """The key a payload is sealed to: where it goes (the row's id comes only with the INSERT). A payload
-    moved to another child or case, or given another kind, does not open."""
-    return "|".join(str(values[name]) for name in ("target", "channel", "lane", "conversation_key", "case_id", "kind"))
