@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dialogs.crisis_text import is_cyrillic, sentences, sound_form
 
@@ -52,6 +53,7 @@ class Phrase:
     example: str  # the phrase as a child could type it: first choices, no "*", "..." or "_"
 
 
+@lru_cache(maxsize=8192)  # checking the content and building its matcher read each phrase: once is enough
 def parse_phrase(source: str) -> Phrase:
     """Read one line of crisis.yaml, e.g. "хоч* ... вмерти/померти" or "not: dying of laughter"."""
     text = source.strip().replace("…", f" {GAP} ")
