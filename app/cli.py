@@ -24,6 +24,7 @@ COMMANDS = ("run", "console", "check-content", "diagram")
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.enable()  # (off while run_bot.py imported us)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stats"]:  # its own options (app/statistics.py)
         from app.statistics import main as statistics
@@ -76,7 +77,11 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    service = await build(settings)
+    gc.disable()  # building imports aiogram: no collections meanwhile (run_bot.py)
+    try:
+        service = await build(settings)
+    finally:
+        gc.enable()
     # Everything built so far lives as long as the process: keep it out of every garbage collection
     # (a full collection over it pauses the bot for a quarter second; bench/README.md).
     gc.collect()
