@@ -21,6 +21,7 @@ NO_TOKEN = (
     "To run the real bot, set TELEGRAM_BOT_TOKEN and OPERATOR_CHAT_ID (see README.md).\n"
 )
 COMMANDS = ("run", "console", "check-content", "diagram")
+SETTLE_SECONDS = 10.0  # from built to the first garbage collection (_settle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,20 +78,29 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    gc.disable()  # building imports aiogram: no collections meanwhile (run_bot.py)
+    gc.disable()  # building imports aiogram: collections meanwhile find nothing (run_bot.py)
+    settled: asyncio.TimerHandle | None = None
     try:
         service = await build(settings)
+        # The collection waits until the start is over and what waited meanwhile is sent.
+        settled = loop.call_later(SETTLE_SECONDS, _settle)
+        loop.add_signal_handler(signal.SIGHUP, service.reload_content)  # `kill -HUP` reloads content/
+        try:
+            await serve(service, stop)
+        finally:
+            await service.close()
     finally:
+        if settled is not None:
+            settled.cancel()
         gc.enable()
-    # Everything built so far lives as long as the process: keep it out of every garbage collection
+
+
+def _settle() -> None:
+    # Everything built at start lives as long as the process: keep it out of every garbage collection
     # (a full collection over it pauses the bot for a quarter second; bench/README.md).
     gc.collect()
     gc.freeze()
-    loop.add_signal_handler(signal.SIGHUP, service.reload_content)  # `kill -HUP` reloads content/
-    try:
-        await serve(service, stop)
-    finally:
-        await service.close()
+    gc.enable()
 
 
 async def _console(settings: Settings) -> None:
