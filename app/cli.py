@@ -25,9 +25,9 @@ SETTLE_SECONDS = 10.0  # from built to the first garbage collection (_settle)
 
 
 def main(argv: list[str] | None = None) -> int:
-    gc.enable()  # (off while run_bot.py imported us)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stats"]:  # its own options (app/statistics.py)
+        gc.enable()
         from app.statistics import main as statistics
 
         return statistics(argv[1:])
@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    if command == "run" and not settings.telegram_enabled:
+        print(NO_TOKEN)
+        command = "console"
+    if command != "run":
+        gc.enable()  # run_bot.py turned collection off: only the bot's start is in a hurry (_serve)
     if command == "check-content":
         return _check(settings)
     if command == "diagram":
@@ -47,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(flow_diagrams(load_content(settings.content_dir)))
         return 0
-    setup_logging(settings.log_level if command == "run" and settings.telegram_enabled else "WARNING")
-    if command == "run" and not settings.telegram_enabled:
-        print(NO_TOKEN)
-        command = "console"
+    setup_logging(settings.log_level if command == "run" else "WARNING")
     try:
         asyncio.run(_console(settings) if command == "console" else _serve(settings))
     except ContentInvalid as error:
@@ -78,7 +80,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    gc.disable()  # building imports aiogram: collections meanwhile find nothing (run_bot.py)
+    gc.disable()  # (already, from run_bot.py) building imports aiogram: collections meanwhile find nothing
     settled: asyncio.TimerHandle | None = None
     try:
         service = await build(settings)
