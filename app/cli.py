@@ -21,11 +21,13 @@ NO_TOKEN = (
     "To run the real bot, set TELEGRAM_BOT_TOKEN and OPERATOR_CHAT_ID (see README.md).\n"
 )
 COMMANDS = ("run", "console", "check-content", "diagram")
+SETTLE_SECONDS = 10.0  # from built to the first garbage collection (_settle)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stats"]:  # its own options (app/statistics.py)
+        gc.enable()
         from app.statistics import main as statistics
 
         return statistics(argv[1:])
@@ -37,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    if command == "run" and not settings.telegram_enabled:
+        print(NO_TOKEN)
+        command = "console"
+    if command != "run":
+        gc.enable()  # run_bot.py turned collection off: only the bot's start is in a hurry (_serve)
     if command == "check-content":
         return _check(settings)
     if command == "diagram":
@@ -45,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(flow_diagrams(load_content(settings.content_dir)))
         return 0
-    setup_logging(settings.log_level if command == "run" and settings.telegram_enabled else "WARNING")
-    if command == "run" and not settings.telegram_enabled:
-        print(NO_TOKEN)
-        command = "console"
+    setup_logging(settings.log_level if command == "run" else "WARNING")
     try:
         asyncio.run(_console(settings) if command == "console" else _serve(settings))
     except ContentInvalid as error:
@@ -76,16 +80,29 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    service = await build(settings)
-    # Everything built so far lives as long as the process: keep it out of every garbage collection
+    gc.disable()  # (already, from run_bot.py) building imports aiogram: collections meanwhile find nothing
+    settled: asyncio.TimerHandle | None = None
+    try:
+        service = await build(settings)
+        # The collection waits until the start is over and what waited meanwhile is sent.
+        settled = loop.call_later(SETTLE_SECONDS, _settle)
+        loop.add_signal_handler(signal.SIGHUP, service.reload_content)  # `kill -HUP` reloads content/
+        try:
+            await serve(service, stop)
+        finally:
+            await service.close()
+    finally:
+        if settled is not None:
+            settled.cancel()
+        gc.enable()
+
+
+def _settle() -> None:
+    # Everything built at start lives as long as the process: keep it out of every garbage collection
     # (a full collection over it pauses the bot for a quarter second; bench/README.md).
     gc.collect()
     gc.freeze()
-    loop.add_signal_handler(signal.SIGHUP, service.reload_content)  # `kill -HUP` reloads content/
-    try:
-        await serve(service, stop)
-    finally:
-        await service.close()
+    gc.enable()
 
 
 async def _console(settings: Settings) -> None:

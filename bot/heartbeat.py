@@ -4,7 +4,9 @@ Its delivery worker and inbox processor hold leases (outbox items, stored update
 name, the process's; a lease whose holder has not beaten for a few seconds is free for any other
 process (storage/repositories/leases.py), so after a `kill -9` what the dead process held moves on
 within seconds, not after a whole lease. On SQLite (one process by design) a starting process
-releases every lease of another owner at once. A process that stops gracefully marks itself gone.
+releases every lease of another owner at once; on PostgreSQL it marks gone at once any process of
+this machine that is gone for sure (bot/same_host.py), such as the one it replaces after a `kill -9`.
+A process that stops gracefully marks itself gone.
 
 The cost of presuming a silent process dead: one whose event loop stalls longer than
 `STALE_AFTER` (or cannot reach the database that long) may see another process take over what it
@@ -19,6 +21,7 @@ import os
 import secrets
 import socket
 
+from bot import same_host
 from storage import Database
 from storage.repositories.leases import BEAT_SECONDS, STALE_AFTER
 
@@ -29,8 +32,9 @@ __all__ = ["BEAT_SECONDS", "STALE_AFTER", "Heartbeat", "process_owner"]
 
 
 def process_owner() -> str:
-    """hostname:pid:random, cut to fit: unique even when a restarted container has the same pid."""
-    tail = f":{os.getpid()}:{secrets.token_hex(4)}"
+    """hostname:pid:start:space:random, cut to fit: unique even when a restarted container has the same
+    pid; bot/same_host.py reads pid, start and space back."""
+    tail = f":{os.getpid()}:{same_host.stamp()}:{secrets.token_hex(4)}"
     return socket.gethostname()[: OWNER_LIMIT - len(tail)] + tail
 
 
@@ -41,10 +45,16 @@ class Heartbeat:
         self.db, self.owner, self.every = db, owner, every
 
     async def start(self) -> int:
-        """The first beat; on SQLite, every lease of another owner released (how many)."""
+        """The first beat; processes of this machine that are gone marked so; on SQLite, every lease
+        of another owner released (how many)."""
         async with self.db.transaction() as tx:
             await tx.heartbeats.beat(self.owner)
+            gone = [owner for owner in await tx.heartbeats.alive() if owner != self.owner and same_host.stopped(owner)]
+            for owner in gone:
+                await tx.heartbeats.gone(owner)
             released = await tx.heartbeats.release_others(self.owner) if self.db.dialect == "sqlite" else 0
+        if gone:
+            log.info("stopped processes of this machine: their leases are free", extra={"count": len(gone)})
         if released:
             log.info("leases of a stopped process released", extra={"count": released})
         return released

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dialogs.crisis_text import is_cyrillic, sentences, sound_form
 
@@ -52,6 +53,7 @@ class Phrase:
     example: str  # the phrase as a child could type it: first choices, no "*", "..." or "_"
 
 
+@lru_cache(maxsize=8192)  # checking the content and building its matcher read each phrase: once is enough
 def parse_phrase(source: str) -> Phrase:
     """Read one line of crisis.yaml, e.g. "хоч* ... вмерти/померти" or "not: dying of laughter"."""
     text = source.strip().replace("…", f" {GAP} ")
@@ -101,10 +103,16 @@ def _alternative(word: str, warnings: list[str]) -> tuple[Term, ...]:
     bare = word[:-1] if stem else word
     if not bare or "*" in bare:
         raise PhraseError(f"'{word}': '*' may only end a word, and a choice between '/' may not be empty")
-    words = [w for sentence in sentences(bare) for w in sentence]
-    if not words:
+    forms = _forms(bare)
+    if not forms:
         warnings.append(f"'{word}' has no letters once punctuation and emoji are taken out: it is left out")
         return ()
-    last = len(words) - 1
-    return tuple(Term((plain, sound_form(plain)) if is_cyrillic(plain) else (plain,), stem and i == last)
-                 for i, (plain, _) in enumerate(words))
+    last = len(forms) - 1
+    return tuple(Term(word_forms, stem and i == last) for i, word_forms in enumerate(forms))
+
+
+@lru_cache(maxsize=16384)  # half the choices of crisis.yaml repeat a word of another phrase
+def _forms(bare: str) -> tuple[tuple[str, ...], ...]:
+    """Each word of a choice as it is looked up: as written, and a Cyrillic one also by its sound."""
+    words = [plain for sentence in sentences(bare) for plain, _ in sentence]
+    return tuple((plain, sound_form(plain)) if is_cyrillic(plain) else (plain,) for plain in words)

@@ -136,6 +136,17 @@ async def test_the_start_check_names_the_region_of_a_wrong_chat(tmp_path, tg):
         await app.close()
 
 
+async def test_of_several_wrong_chats_checked_at_once_the_first_in_order_is_named(tmp_path, tg):
+    tg.add_group(KYIV, "Kyiv operators", is_forum=False)
+    tg.add_group(LVIV, "Lviv operators", is_forum=False)
+    app = await build(bot_settings(tmp_path, tg, operator_chats=CHATS))
+    try:
+        with pytest.raises(StartupError, match=f"OPERATOR_CHATS: kyiv={KYIV}: .*Topics"):
+            await app.channels[ChannelName.TELEGRAM].check()
+    finally:
+        await app.close()
+
+
 @pytest.mark.parametrize("value, named", [("kyiv=-1001,odesa=-1002", "'odesa'"), ("kyiv:-1001", "'kyiv:-1001'"),
                                           ("kyiv=-1001,kyiv=-1002", "'kyiv=-1002'")])
 def test_an_unknown_region_or_a_malformed_pair_stops_the_start_with_a_sentence_naming_it(tmp_path, tg, value, named):

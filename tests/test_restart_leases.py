@@ -4,9 +4,9 @@ The bot is a real process (`python run_bot.py`, long polling) against the fake B
 while a message to the child is in flight (the fake holds the request): that item is leased to the
 dead process. Before heartbeats, the restarted bot waited for the whole 60-second lease; now the lease
 of a process that stopped beating is free: on SQLite released at start, on PostgreSQL (a fresh
-database on the local server, skipped if there is none) once the dead process's last beat is 4 s
-old. The seconds from the restart to the answer are printed (`pytest -s`); the assertion only waits,
-generously, for the answer.
+database on the local server, skipped if there is none) at start too, the dead process being of this
+machine (bot/same_host.py; elsewhere once its last beat is 4 s old). The seconds from the restart to
+the answer are printed (`pytest -s`); the assertion only waits, generously, for the answer.
 """
 from __future__ import annotations
 

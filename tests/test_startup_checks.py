@@ -100,3 +100,20 @@ async def _pass(tg: FakeTelegram) -> None:
         await check_staff_chat(bot, CHAT, "OPERATOR_CHAT_ID")
     finally:
         await bot.session.close()
+
+
+async def test_the_bot_is_asked_who_it_is_once_whatever_the_chats_checked() -> None:
+    other = CHAT - 1
+    async with FakeTelegram(token="123:ABC") as tg:
+        for chat in (CHAT, other):
+            tg.add_group(chat, "Staff", is_forum=True)
+        bot = make_bot(load_settings(_env_file=None, telegram_bot_token=tg.token, telegram_api_url=tg.base_url,
+                                     operator_chat_id=CHAT))
+        try:
+            await check_telegram(bot)
+            await check_staff_chat(bot, CHAT, "OPERATOR_CHAT_ID")
+            await check_staff_chat(bot, other, "POLICE_CHAT_ID")
+        finally:
+            await bot.session.close()
+        asked = [call.method for call in tg.calls]
+    assert asked.count("getMe") == 1 and asked.count("getChat") == 2 and asked.count("getChatMember") == 2

@@ -5,15 +5,23 @@ Run on SQLite here and on PostgreSQL by tests/test_storage_postgres.py."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot import same_host
+from bot.heartbeat import Heartbeat, process_owner
 from bot.inbox import InboxProcessor
 from storage import Database, InboxStatus, Priority, Transaction
 from tests import test_storage as shared
 from tests.test_storage import FakeClock
 
 clock, database_url, db, privacy = shared.clock, shared.database_url, shared.db, shared.privacy
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _item(db: Database, lane: str = "lane-a") -> int:
@@ -49,6 +57,21 @@ async def test_an_outbox_lease_of_a_process_that_stopped_beating_is_free(db: Dat
         await tx.heartbeats.gone("b")
         assert await tx.heartbeats.alive() == []
     assert await _claim(db, "c") == {beating}  # "b" stopped gracefully: free at once
+
+
+@pytest.mark.skipif(same_host.pid_space() is None, reason="no /proc of this pid namespace")
+async def test_a_starting_process_frees_at_once_what_a_gone_process_of_this_machine_held(db: Database) -> None:
+    gone = subprocess.run([sys.executable, "-c", "from bot.heartbeat import process_owner; print(process_owner())"],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    alive, me = process_owner(), process_owner()  # both of this process: alive
+    item = await _item(db)
+    await _beat(db, gone, alive, "elsewhere")
+    async with db.transaction() as tx:
+        assert await tx.outbox.claim([item], tx.now, gone, 60) == {item}
+    await Heartbeat(db, me).start()
+    async with db.transaction() as tx:
+        assert await tx.heartbeats.alive() == sorted([alive, "elsewhere", me])  # what is not known gone beats on
+    assert await _claim(db, me) == {item}  # without the 4 s wait
 
 
 async def test_release_others_frees_every_lease_but_ones_own(db: Database) -> None:

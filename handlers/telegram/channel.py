@@ -16,7 +16,7 @@ from bot.channel import Route
 from bot.conversation import ConversationService
 from bot.inbox import InboxProcessor
 from bot.settings import Settings
-from bot.staff_chats import StaffChats
+from bot.staff_chats import ChatPlace, StaffChats
 from handlers.telegram.checks import check_staff_chat, check_telegram
 from handlers.telegram.groups import groups_router
 from handlers.telegram.inbound import TelegramReceiver, TelegramUpdates
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Open connections to the Bot API: ~1.4 KB each; 30 messages a second at Telegram's ~100 ms a call
 # need a few, button answers and long polling a few more (aiogram's default is 100).
 TELEGRAM_CONNECTIONS = 32
+CHECKS_AT_ONCE = 8  # staff chats checked at a time at start: quick, and no burst of requests with many regions
 
 
 def make_bot(settings: Settings) -> Bot:
@@ -61,9 +62,18 @@ class TelegramChannel:
         await self.updates.handle(tx, update)
 
     async def check(self) -> None:
-        await check_telegram(self.bot)  # first: no network or a wrong token is not a wrong chat id
-        for place in self.chats.places():  # the default chats, then the regions' own (named when wrong)
-            await check_staff_chat(self.bot, place.chat_id, place.setting)
+        room = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+        async def check_chat(place: ChatPlace) -> None:
+            async with room:
+                await check_staff_chat(self.bot, place.chat_id, place.setting)
+
+        # All at once, a round trip in all; the first failure in this order is named: no network or a
+        # wrong token first (not a wrong chat id), then the default chats, then the regions' own.
+        checks = [check_telegram(self.bot), *map(check_chat, self.chats.places())]
+        for error in await asyncio.gather(*checks, return_exceptions=True):
+            if error is not None:
+                raise error
 
     def routes(self, inbox: InboxProcessor) -> list[Route]:
         receiver = self._receiver_for(inbox)

@@ -4,6 +4,7 @@ name that does not resolve, a TLS failure, Telegram's own outage, a wrong token,
 so that nobody looks for a wrong chat id when the network is down."""
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlparse
 
 from aiogram import Bot
@@ -57,17 +58,19 @@ def unreachable(bot: Bot, error: TelegramAPIError) -> StartupError | None:
 
 
 async def check_staff_chat(bot: Bot, chat_id: int, setting: str) -> None:
-    try:
-        chat = await bot.get_chat(chat_id)
-        me = await bot.get_me()
-        member = await bot.get_chat_member(chat_id, me.id)
-    except TelegramAPIError as error:
+    # Both questions at once (the bot's id is in its token): at start every round trip to Telegram counts.
+    chat, member = await asyncio.gather(bot.get_chat(chat_id), bot.get_chat_member(chat_id, bot.id),
+                                        return_exceptions=True)
+    error = next((found for found in (chat, member) if isinstance(found, BaseException)), None)
+    if isinstance(error, TelegramAPIError):
         if isinstance(error, (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError)):
             raise unreachable(bot, error) from None
         raise StartupError(
             f"{setting}={chat_id}: the bot cannot open this chat ({error.message}). Add the bot to the group, "
             f"and check the id (a supergroup id starts with -100)."
         ) from None
+    if error is not None:
+        raise error
     if chat.type != "supergroup" or not chat.is_forum:
         raise StartupError(
             f"{setting}={chat_id}: this chat must be a supergroup with Topics turned on "
