@@ -617,6 +617,24 @@ async def test_a_finished_send_calls_a_round_only_for_what_waits_behind_it(db: D
     assert worker._due.is_set()  # `held` waits in the lane, not taken here: a round is due
 
 
+async def test_a_round_that_finds_every_slot_taken_asks_for_the_next_when_a_send_finishes(
+        db: Database, sender: FakeSender) -> None:
+    """With every send slot taken, a round reads nothing; the send that finishes next must still ask
+    for a round, or what waits for a slot waits a whole poll (about a second) for nothing."""
+    worker = make_worker(db, sender, batch=1)
+    busy, waiting = await to_child(db, "child-a"), await to_child(db, "child-b")
+    sender.gates[busy] = asyncio.Event()
+    first = asyncio.create_task(worker.run_once())
+    await sender.started.setdefault(busy, asyncio.Event()).wait()
+    worker.rounds.backlog = False  # as a round that had a free slot left it
+    assert await worker.run_once() == 0  # the one slot is taken: nothing read
+    worker._due.clear()
+    sender.gates[busy].set()
+    await first
+    assert worker._due.is_set()  # a round is due for `waiting`
+    assert await worker.run_once() == 1 and sender.sent == [busy, waiting]
+
+
 async def test_flush_gives_up_on_a_hung_send(db: Database, sender: FakeSender) -> None:
     worker = make_worker(db, sender)
     hung = await to_child(db, "child-a")

@@ -33,11 +33,10 @@ class SendPool:
         self.in_flight[item.id] = task
         return task
 
-    def carry_on(self, item: OutboxItem) -> None:
-        """The running send task goes on with `item` (the next of its lane), in the slot it holds."""
-        task = asyncio.current_task()
-        assert task is not None
-        self.in_flight[item.id] = task
+    def hold(self, item: OutboxItem, task: asyncio.Task[Any] | None) -> None:
+        """`task` will send `item` (the next of its lane) in the slot it holds: no round starts it."""
+        if task is not None:
+            self.in_flight[item.id] = task
 
     def finished(self, item: OutboxItem) -> None:
         """Only after the item's outcome is committed: until then a re-claim of it is skipped."""

@@ -44,6 +44,15 @@ def fields(item: OutboxItem) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class LaneLease:
+    """Whom the item behind a sent one is leased to, for how long, and how the worker holds it meanwhile."""
+
+    owner: str
+    seconds: float
+    reserve: Callable[[OutboxItem], None]
+
+
+@dataclass(frozen=True, slots=True)
 class AfterSend:
     """A sent item's lane after its record: whether an item waits behind it, and that item, if it
     was leased to the sender's worker with the record."""
@@ -62,10 +71,11 @@ class Recorder:
         self._batch: list[tuple[OutboxItem, Write, asyncio.Future[bool | None]]] = []
         self._writer: asyncio.Task[None] | None = None  # records the sent items of a batch
 
-    async def sent(self, item: OutboxItem, sent: Sent | None, lease: tuple[str, float] | None = None) -> AfterSend | None:
+    async def sent(self, item: OutboxItem, sent: Sent | None, lease: LaneLease | None = None) -> AfterSend | None:
         """Record a sent item (with others that finished together); None if it could not be recorded.
-        With `lease` (owner, seconds), the item waiting behind it in its lane, if any, is leased to that
-        owner in the same transaction and comes back with the record, to be sent next."""
+        With `lease`, the item waiting behind it in its lane, if any, is leased to `lease.owner` in the
+        same transaction (and `lease.reserve`d before that commits) and comes back with the record, to
+        be sent next."""
         result = sent.to_json() if sent is not None else None
         after: AfterSend | None = None
 
@@ -79,9 +89,11 @@ class Recorder:
                 await _remember_messages(tx, item, sent.message_ids)
             following = None
             if marked.lane_waits and lease is not None:
-                following = await tx.outbox.claim_next_in_lane(item.lane, tx.now, *lease)
-                if following is not None and item.target is Target.CHILD:
-                    following = replace(following, address=item.address)  # the same lane: the same child
+                following = await tx.outbox.claim_next_in_lane(item.lane, tx.now, lease.owner, lease.seconds)
+                if following is not None:
+                    lease.reserve(following)  # before the commit: no round of this worker may start it too
+                    if item.target is Target.CHILD:
+                        following = replace(following, address=item.address)  # the same lane: the same child
             after = AfterSend(marked.lane_waits, following)
             return True
 

@@ -58,6 +58,7 @@ class Rounds:
         picked: list[tuple[OutboxItem, ItemSender]] = []
         claim = self._renewals()  # sends still running keep their lease
         if not rnd.limit and not claim:
+            self.backlog = rnd.no_slot  # (every slot taken: the next finished send asks for a round)
             return rnd
         async with self.db.transaction() as tx:
             items = await tx.outbox.ready(tx.now, rnd.limit, self.owner, busy=self.pool.in_flight) if rnd.limit else []

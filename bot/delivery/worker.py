@@ -41,7 +41,7 @@ from bot.delivery.contract import DeliveryMetrics, ItemSender
 from bot.delivery.health import ChatHealth
 from bot.delivery.policy import KEEP_SECONDS
 from bot.delivery.pool import SendPool
-from bot.delivery.recorder import OnChatBack, OnChatTrouble, OnFailed, Recorder
+from bot.delivery.recorder import LaneLease, OnChatBack, OnChatTrouble, OnFailed, Recorder
 from bot.delivery.rounds import Round, Rounds
 from bot.limits import Limits
 from storage import Database, OutboxItem
@@ -200,15 +200,22 @@ class DeliveryWorker:
                 return
             next_sender = self.senders.get(following.channel)
             if next_sender is None or self.rounds.backlog or not self.limits.has_capacity(following):
-                self._due.set()  # it stays leased to this worker: a round takes it in its turn
+                self.pool.finished(following)  # it stays leased to this worker: a round takes it in its turn
+                self._due.set()
                 return
-            self.pool.carry_on(following)
             sender, acquire = next_sender, True
 
     async def _deliver_one(self, item: OutboxItem, sender: ItemSender, acquire: bool) -> OutboxItem | None:
         """One send and its record; the item behind it in its lane if the record leased it here."""
         followed = True  # a round is due unless the outcome is recorded and nothing is left waiting in the lane
         following = None
+        reserved: list[OutboxItem] = []  # items behind it leased here by a record (a retried one may lease twice)
+        task = asyncio.current_task()
+
+        def reserve(behind: OutboxItem) -> None:
+            reserved.append(behind)
+            self.pool.hold(behind, task)
+
         try:
             if acquire:  # (a round takes the capacity before it starts the send)
                 await self.limits.acquire(item)
@@ -218,11 +225,14 @@ class DeliveryWorker:
             except Exception as error:  # noqa: BLE001 - every failure is retried or given up, never lost
                 await self.recorder.failed(item, error)
             else:
-                after = await self.recorder.sent(item, sent, lease=(self.owner, self.lease_seconds))
+                after = await self.recorder.sent(item, sent, LaneLease(self.owner, self.lease_seconds, reserve))
                 if after is not None:
                     following = after.following
                     followed = after.lane_waits and following is None
         finally:
+            for behind in reserved:  # held only while it is the one this task sends next
+                if following is None or behind.id != following.id:
+                    self.pool.finished(behind)
             self.pool.finished(item)
             if followed or self.rounds.backlog or self.rounds.held_back:
                 self._due.set()
