@@ -125,23 +125,16 @@ async def test_without_regional_chats_nobody_is_asked_and_everything_goes_to_the
         assert child.label("region.question") not in child.texts()[-1]
 
 
-async def test_the_start_check_names_the_region_of_a_wrong_chat(tmp_path, tg):
-    tg.add_group(KYIV, "Kyiv operators", is_forum=True)
+@pytest.mark.parametrize("kyiv_forum, named", [
+    (True, f"lviv={LVIV}"),  # the wrong chat's region is named
+    (False, f"kyiv={KYIV}"),  # of several wrong chats, checked at once, the first in order
+])
+async def test_the_start_check_names_the_region_of_a_wrong_chat(tmp_path, tg, kyiv_forum, named):
+    tg.add_group(KYIV, "Kyiv operators", is_forum=kyiv_forum)
     tg.add_group(LVIV, "Lviv operators", is_forum=False)  # Topics not turned on
     app = await build(bot_settings(tmp_path, tg, operator_chats=CHATS))
     try:
-        with pytest.raises(StartupError, match=f"OPERATOR_CHATS: lviv={LVIV}: .*Topics"):
-            await app.channels[ChannelName.TELEGRAM].check()
-    finally:
-        await app.close()
-
-
-async def test_of_several_wrong_chats_checked_at_once_the_first_in_order_is_named(tmp_path, tg):
-    tg.add_group(KYIV, "Kyiv operators", is_forum=False)
-    tg.add_group(LVIV, "Lviv operators", is_forum=False)
-    app = await build(bot_settings(tmp_path, tg, operator_chats=CHATS))
-    try:
-        with pytest.raises(StartupError, match=f"OPERATOR_CHATS: kyiv={KYIV}: .*Topics"):
+        with pytest.raises(StartupError, match=f"OPERATOR_CHATS: {named}: .*Topics"):
             await app.channels[ChannelName.TELEGRAM].check()
     finally:
         await app.close()
