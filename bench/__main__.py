@@ -22,13 +22,13 @@ from typing import Any
 
 from bench import chaos
 from bench.children import Children
-from bench.database import scratch_database
+from bench.database import is_postgresql, scratch_database
+from bench.report import TARGETS, comparisons, median_round, ratio, table, verdict
 from bench.runner import Phase, bot_under_test, measure, warm_up
 from bench.script import MID_REPORT, echo_script, report_script
-from bench.target import HUGE, RAISED_LIMITS
+from bench.target import RAISED_LIMITS
 
 IDLE_CONCURRENCY = 20  # conversations being opened at once for the memory figure
-TARGETS = {"oberih_over_echo": 0.5, "p99_ms": 50.0, "paced_rate": 200.0, "idle_bytes": 2048}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=100,
                         help="conversations opened mid-report for the memory figure (default 100)")
     parser.add_argument("--database", help="SQLAlchemy URL for Oberih (default: a temporary SQLite file); "
-                        "a PostgreSQL URL (postgresql+asyncpg://…) is allowed")
+                        "a PostgreSQL URL (postgresql+asyncpg://…) is allowed, and then a second Oberih on a "
+                        "temporary SQLite file (\"sqlite\") is measured in the same rounds for comparison")
     parser.add_argument("--from-start", dest="spread", action="store_false",
                         help="every child starts at /start, so the first steps weigh more and the mix drifts "
                              "from phase to phase (default: the children are first spread over the report, "
@@ -62,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the median of each round's (default 3: the speed of a shared machine drifts, and "
                              "so both bots are measured under the same drift)")
     parser.add_argument("--skip-echo", action="store_true", help="do not run the echo bot")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="with a PostgreSQL --database: do not run the second Oberih on SQLite")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
     chaos.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -105,13 +108,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     # collector is off while a phase is measured (runner.measure).
     gc.collect()
     gc.freeze()
-    echo = echo_script(len(script))
     users = itertools.count(1_000_000_000, 10_000_000)  # a fresh range of Telegram user ids per phase
     started = time.perf_counter()
+    with_sqlite = is_postgresql(args.database) and not args.skip_sqlite
     result: dict[str, Any] = {
         "machine": machine(),
         "raised_limits": {name.upper(): value for name, value in RAISED_LIMITS.items()},
-        "report_steps": len(script), "spread": args.spread, "content_dir": str(content_dir), "oberih": {}, "echo": {},
+        "report_steps": len(script), "spread": args.spread, "content_dir": str(content_dir),
+        "oberih": {}, **({"sqlite": {}} if with_sqlite else {}), "echo": {},
     }
     tmp = Path(tempfile.mkdtemp(prefix="oberih-bench-"))
     stages = result["stage_seconds"] = {}
@@ -122,37 +126,39 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stages[name] = round(now - mark[0], 1)
         mark[0] = now
 
+    async def start(stack: contextlib.AsyncExitStack, name: str, kind: str, steps: list,
+                    database: str | None = None, memory: bool = False) -> Bot:
+        """A bot started (until `stack` closes), warmed up and its children spread."""
+        tg, target = await stack.enter_async_context(bot_under_test(kind, tmp / name, database))
+        stage(f"{name}_start")
+        await warm_up(tg, steps, next(users), reports=3)
+        stage(f"{name}_warm_up")
+        if memory:  # first, while tracemalloc has little to trace; it stops after
+            result[name]["idle"] = await idle_memory(args, tg, target, steps, next(users))
+            stage("memory")
+        bot = Bot(name, tg, target, await spread(args, tg, steps, next(users)), settle=kind == "oberih")
+        stage(f"{name}_spread")
+        return bot
+
+    bots: list[Bot] = []
     try:
-        async with scratch_database(args.database) as (database, described), \
-                bot_under_test("oberih", tmp / "oberih", database) as (tg, target):
-            result["database"] = described
-            stage("oberih_start")
-            await warm_up(tg, script, next(users), reports=3)
-            stage("oberih_warm_up")
-            if not args.skip_memory:  # first, while tracemalloc has little to trace; it stops after
-                result["oberih"]["idle"] = await idle_memory(args, tg, target, script, next(users))
-                stage("memory")
-            oberih = Bot("oberih", tg, target, await spread(args, tg, script, next(users)), settle=True)
-            stage("oberih_spread")
-            async with contextlib.AsyncExitStack() as echo_running:
-                bots = [oberih]
-                if not args.skip_echo:
-                    echo_tg, echo_target = await echo_running.enter_async_context(
-                        bot_under_test("echo", tmp / "echo", None))
-                    await warm_up(echo_tg, echo, next(users), reports=3)
-                    bots.append(Bot("echo", echo_tg, echo_target, await spread(args, echo_tg, echo, next(users))))
-                    stage("echo_start_and_spread")
-                await load(args, bots, result)
-                stage("phases")
-                usage = await target.ask("usage")
-            result["oberih"]["internals"] = {k: v for k, v in usage.items()
-                                             if k in ("rate_buckets_per_chat", "flood_windows")}
-            result["oberih"]["peak_rss_kb"] = usage["maxrss_kb"]
+        async with contextlib.AsyncExitStack() as stack:
+            database, result["database"] = await stack.enter_async_context(scratch_database(args.database))
+            bots.append(await start(stack, "oberih", "oberih", script, database, memory=not args.skip_memory))
+            if with_sqlite:
+                bots.append(await start(stack, "sqlite", "oberih", script))
             if not args.skip_echo:
-                result["echo"]["peak_rss_kb"] = (echo_target.final or {}).get("maxrss_kb")
+                bots.append(await start(stack, "echo", "echo", echo_script(len(script))))
+            await load(args, bots, result)
+            stage("phases")
+            usage = await bots[0].target.ask("usage")
         stage("stop")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    result["oberih"]["internals"] = {k: v for k, v in usage.items() if k in ("rate_buckets_per_chat", "flood_windows")}
+    result["oberih"]["peak_rss_kb"] = usage["maxrss_kb"]
+    for bot in bots[1:]:
+        result[bot.name]["peak_rss_kb"] = (bot.target.final or {}).get("maxrss_kb")
     result["verdict"] = verdict(result)
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -180,10 +186,13 @@ async def spread(args: argparse.Namespace, tg: Any, script: list, first_user_id:
 
 
 async def load(args: argparse.Namespace, bots: list[Bot], result: dict[str, Any]) -> None:
-    """The phases, each bot's in turn; the flat-out phase `--rounds` times. A bot's `flat_out` is its
-    round with the median throughput (with the echo bot: the round with the median ratio, and each
-    round's ratio is kept); of an even number of rounds, the lower of the middle two."""
+    """The phases, each bot's in turn; the flat-out phase `--rounds` times. Each round's ratio of
+    every comparison whose two bots run (bench/report.py) is kept. A bot's `flat_out` is one round
+    for all bots: the one with the median ratio of the first comparison (Oberih/echo, else
+    PostgreSQL/SQLite), or with Oberih's median throughput if there is none; of an even number of
+    rounds, the lower of the middle two."""
     profile = args.profile
+    compared = comparisons([bot.name for bot in bots])
     for phase in phases(args):
         rounds = []
         for _ in range(args.rounds if phase.mode == "flat" else 1):
@@ -199,22 +208,14 @@ async def load(args: argparse.Namespace, bots: list[Bot], result: dict[str, Any]
                 if bot.settle:
                     await bot.target.ask("settle")
             rounds.append(measured)
-        if len(bots) == 2 and len(rounds) > 1:
-            for measured in rounds:
-                measured["ratio"] = _ratio(measured["oberih"], measured["echo"])
-            result["ratios_by_round"] = [measured["ratio"] for measured in rounds]
-            middle = sorted(rounds, key=lambda measured: measured["ratio"] or 0)[(len(rounds) - 1) // 2]
-        else:
-            middle = sorted(rounds, key=lambda measured: measured["oberih"]["steps_per_second"] or 0)[
-                (len(rounds) - 1) // 2]
+        if phase.mode == "flat":
+            result["ratios_by_round"] = {c.key: [ratio(measured[c.over], measured[c.under]) for measured in rounds]
+                                         for c in compared}
+        chosen = (result["ratios_by_round"][compared[0].key] if compared and phase.mode == "flat"
+                  else [measured["oberih"]["steps_per_second"] for measured in rounds])
+        middle = rounds[median_round(chosen)]
         for bot in bots:
             result[bot.name][phase.name] = middle[bot.name]
-
-
-def _ratio(oberih: dict[str, Any], echo: dict[str, Any]) -> float | None:
-    if not (oberih["steps_per_second"] and echo["steps_per_second"]):
-        return None
-    return round(oberih["steps_per_second"] / echo["steps_per_second"], 3)
 
 
 async def idle_memory(args: argparse.Namespace, tg: Any, target: Any, script: list,
@@ -266,110 +267,6 @@ async def idle_memory(args: argparse.Namespace, tg: Any, target: Any, script: li
         "rate_buckets_per_chat": after.get("rate_buckets_per_chat"),
         "flood_windows": after.get("flood_windows"),
     }
-
-
-def verdict(result: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    o_flat, e_flat = result["oberih"].get("flat_out"), result["echo"].get("flat_out")
-    ratio = o_flat and e_flat and _ratio(o_flat, e_flat)
-    if ratio:
-        out["oberih_over_echo_throughput"] = {"value": ratio, "target": ">= 0.5",
-                                              "by_round": result.get("ratios_by_round"),
-                                              "met": ratio >= TARGETS["oberih_over_echo"]}
-    paced = next((v for k, v in result["oberih"].items() if k.startswith("paced_")), None)
-    if paced and paced["latency_ms"]["p99"] is not None:
-        p99, rate = paced["latency_ms"]["p99"], paced["steps_per_second"]
-        out["p99_at_paced_rate_ms"] = {"value": p99, "achieved_rate": rate, "target": "< 50 ms at 200 steps/s",
-                                       "met": p99 < TARGETS["p99_ms"] and paced["rate"] >= TARGETS["paced_rate"]
-                                       and rate >= 0.95 * paced["rate"]}
-    idle = result["oberih"].get("idle")
-    if idle and idle["traced_bytes_per_conversation"] is not None:
-        value = idle["traced_bytes_per_conversation"]
-        out["bytes_per_idle_conversation"] = {"value": value, "target": "< 2048", "met": value < TARGETS["idle_bytes"]}
-    return out
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def table(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    lines = [
-        f"Oberih load benchmark — {m['cpu_cores']} CPU cores ({m['cpu_model'] or 'unknown CPU'}), "
-        f"Python {m['python']}, database: {result.get('database')}, content: {result['content_dir']}",
-        f"Rate limits raised for the run: {', '.join(result['raised_limits'])} = {HUGE:.0e} "
-        "(Telegram's limits are not what is measured).",
-        f"One step = one child update handled and answered; a report is {result['report_steps']} steps; "
-        + ("children spread over the report first, so every phase measures the mix of whole reports." if result["spread"] else
-           "every child starts at /start (--from-start: the first steps weigh more, and the mix drifts from phase to phase).")
-        + "\nLatency: update available to getUpdates -> the bot's first message to that child reaches the fake server.",
-        "",
-        f"{'bot / phase':<24}{'children':>9}{'steps/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-        f"{'bot CPU':>9}{'fake CPU':>10}{'reports':>9}",
-    ]
-    for bot in ("oberih", "echo"):
-        for name, r in result[bot].items():
-            if not isinstance(r, dict) or "steps_per_second" not in r:
-                continue
-            lat = r["latency_ms"]
-            mode = "flat out" if r["mode"] == "flat" else f"paced {r['rate']:g}/s"
-            label = f"{bot} {mode}"
-            lines.append(
-                f"{label:<24}{r['children']:>9}{r['steps_per_second']:>10.1f}{_ms(lat['p50']):>9}{_ms(lat['p90']):>9}"
-                f"{_ms(lat['p99']):>9}{_ms(lat['max']):>9}{r['bot_cpu_percent']:>8.0f}%{r['fake_cpu_percent']:>9.0f}%"
-                f"{r['reports_completed']:>9}")
-            problems = [f"{k}={r[k]}" for k in ("api_errors", "unanswered_after_drain", "unexpected_messages")
-                        if r.get(k)] + ([f"late_ticks={r['late_ticks']}"] if r.get("late_ticks") else [])
-            problems += [f"script error: {e}" for e in r.get("script_errors", [])]
-            if problems:
-                lines.append(f"{'':<24}  ! " + ", ".join(problems))
-    lines.append("")
-    o = result["oberih"]
-    for bot in ("oberih", "echo"):
-        if result[bot].get("peak_rss_kb"):
-            lines.append(f"peak RSS of the {bot} process (load phases): {result[bot]['peak_rss_kb'] / 1024:.1f} MB")
-    for name, r in o.items():
-        if not isinstance(r, dict) or "steps_per_second" not in r or not r["steps"]:
-            continue
-        echo = result["echo"].get(name) or {}
-        sql = r.get("sql_per_step") or {}
-        lines.append(
-            f"Oberih per step ({name.replace('_', ' ')}): {r['bot_cpu_ms_per_step']:.1f} ms CPU"
-            + (f" (echo {echo['bot_cpu_ms_per_step']:.2f} ms)" if echo.get("bot_cpu_ms_per_step") else "")
-            + f"; {sql.get('statements', 0):.1f} SQL statements, {sql.get('commits', 0):.1f} commits;"
-            f" {r['child_messages_per_step']} messages to the child;"
-            f" {r['pydantic_generic_models_built_per_step']} pydantic model classes built;"
-            f" {r['to_thread_calls_per_step']} calls sent to a thread")
-        lines.append("    Bot API calls per step: " + ", ".join(f"{k} {v}" for k, v in r["api_calls_per_step"].items()))
-    pauses = [f"{bot} {name.replace('_', ' ')} {max(r['bot_gc']['longest_pause_ms']):.0f} ms"
-              f" ({r['bot_gc']['full_collections']} full)"
-              for bot in ("oberih", "echo") for name, r in result[bot].items()
-              if isinstance(r, dict) and "bot_gc" in r]
-    if pauses:
-        lines.append("longest garbage-collector pause in the window (the whole bot stops): " + ", ".join(pauses))
-    idle = o.get("idle")
-    if idle:
-        lines += [
-            f"idle conversations: {idle['conversations']} opened mid-report ({idle['steps_each']} steps each, "
-            f"{idle['seconds_to_open']} s, traced process): live Python memory "
-            f"{idle['traced_bytes_per_conversation']} B and {idle['traced_blocks_per_conversation']} blocks per "
-            f"conversation (an upper bound)",
-            "  largest growth: " + "; ".join(f"{s['where']} {s['bytes'] / max(1, idle['conversations']):.0f} B"
-                                           for s in idle["top_growth_sites"][:6]),
-        ]
-    lines.append("")
-    names = {"oberih_over_echo_throughput": "Oberih / echo throughput (flat out)",
-             "p99_at_paced_rate_ms": "Oberih p99 latency, paced", "bytes_per_idle_conversation":
-             "bytes per idle conversation"}
-    for key, v in result["verdict"].items():
-        extra = f" at {v['achieved_rate']:.0f} steps/s achieved" if "achieved_rate" in v else ""
-        if v.get("by_round"):
-            extra = f", the median of {len(v['by_round'])} rounds ({', '.join(map(str, v['by_round']))})"
-        lines.append(f"{names[key]}: {v['value']}{extra} (target {v['target']}) — {'MET' if v['met'] else 'NOT MET'}")
-    lines.append(f"wall time {result['wall_seconds']} s ("
-                 + ", ".join(f"{k} {v}" for k, v in result["stage_seconds"].items()) + ")")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

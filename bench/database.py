@@ -11,6 +11,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
+def is_postgresql(url: str | None) -> bool:
+    return bool(url) and make_url(url).get_backend_name().startswith("postgres")
+
+
 @contextlib.asynccontextmanager
 async def scratch_database(url: str | None) -> AsyncIterator[tuple[str | None, str]]:
     """Yields (URL for the bot, description). None: the bot's default (a SQLite file in its data dir).
@@ -23,7 +27,7 @@ async def scratch_database(url: str | None) -> AsyncIterator[tuple[str | None, s
         yield None, "sqlite (temporary file)"
         return
     parsed = make_url(url)
-    if not parsed.get_backend_name().startswith("postgres"):
+    if not is_postgresql(url):
         yield url, f"{parsed.get_backend_name()} (as given)"
         return
     name = f"oberih_bench_{secrets.token_hex(4)}"
