@@ -115,6 +115,23 @@ def _shapes(statements: dict[str, int]) -> dict[str, int]:
     return shapes
 
 
+_VERBS = {"select": "SELECT FROM {}", "insert": "INSERT INTO {}", "update": "UPDATE {} SET",
+          "delete": "DELETE FROM {}"}  # as sqlite3's trace gives them below, for `_shapes`
+
+
+def _shape(executable: Any) -> str:
+    """A statement's first words and table ("UPDATE outbox SET"), read from the statement object."""
+    for verb, words in _VERBS.items():
+        if getattr(executable, f"is_{verb}", False):
+            if verb == "select":
+                froms = executable.get_final_froms()
+                table = getattr(froms[0], "name", "") if froms else ""
+            else:
+                table = executable.table.name
+            return words.format(table)
+    return str(executable).split(" ", 1)[0].upper()
+
+
 class Oberih:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -154,28 +171,31 @@ class Oberih:
     async def _count_sql(self, db: Any) -> None:
         from collections import Counter
 
-        from sqlalchemy import event
-
         # By statement and table ("UPDATE outbox"), no values: the counting runs inside the measured
         # process, so it must cost next to nothing. Through public hooks only.
         self.statements: Counter[str] = Counter()
 
         if db.dialect != "sqlite":
-            def count(name: str) -> Any:
-                def listener(*_: Any) -> None:
-                    self.sql[name] += 1
-                return listener
+            # PostgreSQL through the database's own hook (Database.watch): an event listener would
+            # take the prepared statements off the fast path (storage/fast_path.py).
+            shapes: dict[Any, str] = {}
 
-            def statement(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
-                self.statements[sql] += 1
+            def statement(executable: Any) -> None:
+                shape = shapes.get(executable)
+                if shape is None:
+                    shape = _shape(executable)
+                    if executable.get_execution_options().get("oberih_prepared"):  # built once: kept
+                        shapes[executable] = shape
+                self.statements[shape] += 1
 
-            event.listen(db.sync_engine, "before_cursor_execute", statement)
-            event.listen(db.sync_engine, "commit", count("commits"))
-            event.listen(db.sync_engine, "rollback", count("rollbacks"))
+            def commit() -> None:
+                self.sql["commits"] += 1
+
+            db.watch(statement, commit)
             return
         # SQLite is counted by sqlite3's trace callback, which sees every statement SQLite runs: an
         # event listener would make SQLAlchemy dispatch events on every statement, and the prepared
-        # statements take SQLAlchemy's path whenever one is on (storage/inline_sqlite.py). sqlite3
+        # statements take SQLAlchemy's path whenever one is on (storage/fast_path.py). sqlite3
         # hands it the SQL with the values written in, so only the verb and table are kept.
         def traced(sql: str) -> None:
             verb = sql[:sql.find(" ")] if " " in sql else sql

@@ -10,11 +10,14 @@ from typing import TypeVar, cast
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import postgres
 from storage.checkpoints import Checkpoints
 from storage.engine import make_engine, storage_error
+from storage.fast_path import FastPath
 from storage.migrate import upgrade
+from storage.postgres import OnStatement, PostgresConnection
 from storage.repositories.base import Context
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
@@ -104,6 +107,9 @@ class Database:
         self._calls: set[asyncio.Task[None]] = set()  # after-commit calls still running
         self._sqlite: SQLiteConnection | None = None  # SQLite's one connection, open while started
         self._checkpoints: Checkpoints | None = None  # SQLite on a file: its log's checkpoints
+        self._fast: FastPath | None = None  # PostgreSQL's prepared statements
+        self._on_statement: OnStatement | None = None  # PostgreSQL: `watch`
+        self._on_commit: Callable[[], None] | None = None
 
     @property
     def engine(self) -> AsyncEngine | Engine:
@@ -152,6 +158,8 @@ class Database:
                 self._sqlite.sync_connection.commit()
                 self._checkpoints = Checkpoints(str(engine.url.database))
                 self._checkpoints.start()
+        else:
+            self._fast = FastPath(engine.dialect)  # asyncpg begins, commits and runs them (storage/postgres.py)
         log.info("database ready (%s, schema at head)", engine.dialect.name)
 
     async def close(self) -> None:
@@ -181,6 +189,8 @@ class Database:
                 if typed is None:
                     raise
                 raise typed from error
+        if self._on_commit is not None and self._sqlite is None:
+            self._on_commit()
         for call in tx._on_commit:
             try:
                 call()
@@ -191,13 +201,19 @@ class Database:
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
 
+    def watch(self, on_statement: OnStatement | None, on_commit: Callable[[], None] | None = None) -> None:
+        """On PostgreSQL, call `on_statement` with every statement a transaction runs, before it runs,
+        and `on_commit` after every commit (the benchmark counts them so: an event listener would
+        take the statements off the fast path). None stops watching."""
+        self._on_statement, self._on_commit = on_statement, on_commit
+
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection | SQLiteConnection]:
+    async def _begin(self) -> AsyncIterator[PostgresConnection | SQLiteConnection]:
         if self._sqlite is not None:
             with self._sqlite.sync_connection.begin():
                 yield self._sqlite
         else:
-            async with cast(AsyncEngine, self.engine).begin() as connection:
+            async with postgres.transaction(cast(AsyncEngine, self.engine), self._fast, self._on_statement) as connection:
                 yield connection
 
     async def run_sync(self, call: Callable[[Connection], R]) -> R:
@@ -206,7 +222,7 @@ class Database:
         async with self._serial, self._begin() as connection:
             if isinstance(connection, SQLiteConnection):
                 return call(connection.sync_connection)
-            return await connection.run_sync(call)
+            return cast(R, await connection.run_sync(call))
 
     @property
     def calls_running(self) -> int:

@@ -19,7 +19,10 @@ def make_engine(url: str) -> AsyncEngine | Engine:
     if parsed.get_backend_name() == "sqlite":
         return make_sqlite_engine(parsed)
     # Error messages would otherwise quote bound values: pseudonyms and sealed text could reach logs.
-    return create_async_engine(parsed, hide_parameters=True, pool_pre_ping=True)
+    # No pre-ping (three round trips a checkout): storage/postgres.py throws away a connection
+    # asyncpg knows is closed, and invalidates one that fails. Ten kept open: fewer, and a busy
+    # process opened and closed extra ones (a connect and fresh statement preparations each).
+    return create_async_engine(parsed, hide_parameters=True, pool_size=10, max_overflow=10)
 
 
 def storage_error(error: DBAPIError) -> StorageError | None:

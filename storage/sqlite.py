@@ -40,7 +40,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
-from storage.inline_sqlite import FastPath
+from storage.fast_path import FastPath
 
 # Only a safety net for the rare brief lock inside SQLite (recovering the write-ahead log): waiting
 # for another connection's write lock happens in `SQLiteConnection`, with the event loop running.
@@ -69,7 +69,7 @@ class SQLiteConnection:
     The asyncio layer would run each statement in a greenlet and back (AsyncConnection.execute), which
     costs twice what SQLAlchemy's own work for a prebuilt statement costs (bench/README.md, finding 10);
     SQLite needs no event loop, so its transactions run on the synchronous connection directly, and
-    statements marked `prepared` on the fast path (storage/inline_sqlite.py)."""
+    statements marked `prepared` on the fast path (storage/fast_path.py)."""
 
     __slots__ = ("_driver", "_fast", "_lock_wait", "sync_connection")
 
@@ -77,7 +77,7 @@ class SQLiteConnection:
         self.sync_connection = sync_connection
         self._driver: sqlite3.Connection = sync_connection.connection.driver_connection
         self._lock_wait = lock_wait
-        self._fast = FastPath(sync_connection) if fast else None
+        self._fast = FastPath(sync_connection.dialect) if fast else None
 
     @property
     def fast_path(self) -> FastPath | None:
@@ -105,8 +105,10 @@ class SQLiteConnection:
         raise first_error
 
     def _run(self, statement: Executable, parameters: Any) -> Any:
-        result = None if self._fast is None else self._fast.run(statement, parameters)
-        return self.sync_connection.execute(statement, parameters) if result is None else result
+        plan = None if self._fast is None else self._fast.plan(statement, parameters, self.sync_connection)
+        if plan is None:
+            return self.sync_connection.execute(statement, parameters)
+        return plan.run(self._driver, parameters or {})
 
 
 def is_busy(error: BaseException) -> bool:

@@ -9,10 +9,10 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.errors import Misplaced
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
+from storage.postgres import PostgresConnection
 from storage.sqlite import SQLiteConnection
 from storage.types import Clock, Sealer, place
 
@@ -26,7 +26,7 @@ _NEW_ROW_INSERTS: dict[tuple[Any, ...], Executable] = {}  # see Repository._inse
 class Context:
     """One transaction's connection plus the tools repositories need."""
 
-    connection: AsyncConnection | SQLiteConnection  # the latter: SQLite (storage/sqlite.py)
+    connection: PostgresConnection | SQLiteConnection  # storage/postgres.py, storage/sqlite.py
     sealer: Sealer
     clock: Clock
     dialect: str
@@ -41,7 +41,7 @@ class Repository:
         self._ctx = ctx
 
     @property
-    def _session(self) -> AsyncConnection | SQLiteConnection:
+    def _session(self) -> PostgresConnection | SQLiteConnection:
         return self._ctx.connection
 
     def _now(self) -> datetime:

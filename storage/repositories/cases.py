@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, literal_column, or_, select, update
 
 from storage.errors import DuplicateNumber, NotFound
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import AuditRow, CaseChatRow, CaseMessageRow, CaseRow, table
 from storage.records import Case
 from storage.repositories.base import Repository

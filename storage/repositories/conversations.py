@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, case, delete, func, select, tuple_, update
 
 from storage.errors import ConcurrentUpdate, Misplaced, NotFound
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import ConversationRow, table
 from storage.records import Conversation
 from storage.repositories.base import Repository, refused

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
 
 from storage.errors import Misplaced
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import InboxRow, table
 from storage.records import InboxItem
 from storage.repositories.base import Repository, clip, refused

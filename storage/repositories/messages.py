@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, select
 
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import CaseMessageRow, ChatMessageRow, table
 from storage.records import CaseMessage
 from storage.repositories.base import Repository

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, update
 
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 
 from storage.models import HeartbeatRow, TopicOpeningRow, table
 from storage.repositories.base import Repository

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Executable, Integer, bindparam, case, select, update
 
 from storage.errors import Misplaced
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.records import MarkedSent, OutboxItem
 from storage.repositories.base import clip, refused
 from storage.repositories.leases import alive_since, free_for

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, func, select, update
 
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import AuditRow, StaffRow, table
 from storage.records import AuditEntry, StaffMember
 from storage.repositories.base import Repository

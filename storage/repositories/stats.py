@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Executable, bindparam, select
 
-from storage.inline_sqlite import prepared
+from storage.fast_path import prepared
 from storage.models import StatCountRow, StatPostRow, table
 from storage.records import StatCount
 from storage.repositories.base import Repository

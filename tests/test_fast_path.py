@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -12,14 +13,16 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, Executable, event, exc
+from sqlalchemy import Engine, Executable, event, exc, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 import storage.repositories
 from bot.privacy import Privacy
-from storage import Target, Transaction, inline_sqlite, upgrade
+from storage import Target, Transaction, fast_path, postgres, upgrade
 from storage.engine import make_engine
-from storage.inline_sqlite import is_prepared, written_for
+from storage.fast_path import FastPath, is_prepared, written_for
 from storage.repositories import base, inbox
 from storage.repositories.base import Context
 from storage.sqlite import SQLiteConnection
@@ -187,12 +190,12 @@ def test_the_fast_path_is_used_only_on_the_sqlalchemy_series_it_was_written_for(
 async def test_on_another_sqlalchemy_version_it_says_so_once_and_takes_sqlalchemys_path(
     engines: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(inline_sqlite, "ACTIVE", False)
-    with caplog.at_level(logging.WARNING, logger=inline_sqlite.__name__):
+    monkeypatch.setattr(fast_path, "ACTIVE", False)
+    with caplog.at_level(logging.WARNING, logger=fast_path.__name__):
         connection = SQLiteConnection((await engines("other.db")).connect())
         seen = await a_childs_day(transactions(connection))
     assert connection.fast_path is not None and connection.fast_path.statements == set()
-    assert [record.message for record in caplog.records if "fast SQLite path" in record.message] != []
+    assert [record.message for record in caplog.records if "fast path for prepared statements" in record.message] != []
     assert len(caplog.records) == 1
     assert seen[1] is None and seen[-1][0].created_at.tzinfo is UTC
 
@@ -200,4 +203,91 @@ async def test_on_another_sqlalchemy_version_it_says_so_once_and_takes_sqlalchem
 def test_statements_with_lists_of_values_take_sqlalchemys_path() -> None:
     from storage.repositories.outbox import _CLAIM
 
-    assert inline_sqlite._Plan.build(_CLAIM, ("ids", "now", "until", "owner"), SQLiteDialect_pysqlite()) is None
+    assert fast_path.Plan.build(_CLAIM, ("ids", "now", "until", "owner"), SQLiteDialect_pysqlite()) is None
+
+
+# PostgreSQL: the same day through asyncpg's fast path and through SQLAlchemy's, each on a database of its own.
+
+@pytest.fixture
+async def postgres_engines() -> AsyncIterator[Callable[[], Any]]:
+    from tests.test_storage_postgres import POSTGRES_URL, _admin_engine
+
+    admin = await _admin_engine()
+    made: list[tuple[str, AsyncEngine]] = []
+
+    async def engine() -> AsyncEngine:
+        name = f"oberih_test_{uuid.uuid4().hex[:16]}"
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+        assert isinstance(created, AsyncEngine)
+        made.append((name, created))
+        await upgrade(created)
+        return created
+
+    yield engine
+    for name, created in made:
+        await created.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+def postgres_transactions(engine: AsyncEngine, fast: FastPath | None) -> Transactions:
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Transaction]:
+        async with postgres.transaction(engine, fast) as connection:
+            yield Transaction(Context(connection, PRIVACY, lambda: START, "postgresql"))
+
+    return transaction
+
+
+async def test_on_postgresql_every_prepared_statement_reads_back_what_sqlalchemy_reads(postgres_engines: Any) -> None:
+    engine = await postgres_engines()
+    fast = FastPath(engine.dialect)
+    seen_fast = await a_childs_day(postgres_transactions(engine, fast))
+    seen_sqlalchemy = await a_childs_day(postgres_transactions(await postgres_engines(), None))
+
+    constants, _built = prepared_statements()
+    assert constants <= fast.statements  # each ran on the fast path
+    assert seen_fast == seen_sqlalchemy
+    assert seen_fast[1] is None and seen_fast[-1][0].created_at.tzinfo is UTC
+
+
+async def test_on_postgresql_errors_are_sqlalchemys_and_never_quote_values(postgres_engines: Any) -> None:
+    raised: dict[bool, list[exc.StatementError]] = {}
+    for fast in (True, False):
+        engine = await postgres_engines()
+        transaction = postgres_transactions(engine, FastPath(engine.dialect) if fast else None)
+        errors = raised.setdefault(fast, [])
+        with pytest.raises(exc.StatementError) as naive:
+            async with transaction() as tx:
+                await tx.outbox.retry_later(1, datetime(2025, 3, 1), "secret-reason-5551234")
+        errors.append(naive.value)
+        async with transaction() as tx:
+            for number in ("5551234", "100002"):
+                await tx.cases.create(number=number, **CASE)
+        with pytest.raises(exc.IntegrityError) as taken:
+            async with transaction() as tx:
+                await tx.cases.update(2, number="5551234")  # numbers are unique
+        errors.append(taken.value)
+        async with transaction() as tx:  # the connection is good again after both
+            assert await tx.cases.by_number("100002") is not None
+    for fast_error, sqlalchemy_error in zip(raised[True], raised[False], strict=True):
+        assert type(fast_error) is type(sqlalchemy_error)
+        assert getattr(fast_error.orig, "sqlstate", None) == getattr(sqlalchemy_error.orig, "sqlstate", None)
+        assert "5551234" not in str(fast_error)
+    assert isinstance(raised[True][0].orig, ValueError)
+
+
+async def test_on_postgresql_a_connection_the_server_closed_is_replaced(postgres_engines: Any) -> None:
+    engine = await postgres_engines()
+    transaction = postgres_transactions(engine, FastPath(engine.dialect))
+    async with transaction() as tx:
+        await tx.conversations.save("k1", "telegram", {"step": "start"})
+    async with engine.connect() as other:  # the server ends every other session of the database
+        await other.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    await other.close()
+    async with transaction() as tx:  # a closed connection is not handed out; no ping needed
+        assert await tx.conversations.get("k1") is not None

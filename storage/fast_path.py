@@ -1,17 +1,18 @@
-"""The fast path for statements marked `prepared` on SQLite, fenced: one module, one SQLAlchemy series.
+"""The fast path for statements marked `prepared`, fenced: one module, one SQLAlchemy series.
 
 A prepared statement is one built once and run often (module constants). SQLAlchemy's execution
-path costs several times what SQLite takes for such a statement: it makes an execution context,
-constructs and processes the parameters and builds result metadata on every call (bench/README.md,
-findings 17 and 20). On SQLite (storage/sqlite.py `SQLiteConnection`) a prepared statement skips it:
-SQLAlchemy compiles it once for the connection (per set of parameter names), and each call then
-orders and converts the parameters with the processors SQLAlchemy itself uses (each type's
-`bind_processor` and `result_processor`), runs the SQL in sqlite3 and returns the rows as a
-SQLAlchemy `Result`; errors are raised as SQLAlchemy raises them, parameters hidden. Statements with
-lists of values (expanding `IN`), Python-side column defaults or several sets of parameters, and
-every statement while an event listener is on the engine (it must see them all), take SQLAlchemy's
-path. On PostgreSQL the mark changes nothing. tests/test_inline_sqlite.py runs every prepared
-statement of the repositories both ways and compares what they give and raise.
+path costs several times what the database takes for such a statement: it makes an execution
+context, constructs and processes the parameters and builds result metadata on every call, and on
+PostgreSQL it runs each statement in a greenlet (bench/README.md, findings 17 and 20). A prepared
+statement skips it: SQLAlchemy compiles it once per dialect (per set of parameter names), and each
+call then orders and converts the parameters with the processors SQLAlchemy itself uses (each type's
+`bind_processor` and `result_processor`), runs the SQL on the driver's connection (sqlite3 on SQLite,
+storage/sqlite.py; asyncpg on PostgreSQL, storage/postgres.py) and returns the rows as a SQLAlchemy
+`Result`; errors are raised as SQLAlchemy's error classes, parameters hidden. Statements with lists
+of values (expanding `IN`), Python-side column defaults or several sets of parameters, and every
+statement while an event listener is on the engine (it must see them all), take SQLAlchemy's path.
+tests/test_fast_path.py runs every prepared statement of the repositories both ways, on both
+databases, and compares what they give and raise.
 
 This path was written for SQLAlchemy 2.1 (checked with 2.1.9) and is used only on 2.1.x: on any
 other version every statement takes SQLAlchemy's path, and `FastPath` says so in the log once, at
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy
@@ -46,8 +47,8 @@ S = TypeVar("S", bound=Executable)
 
 
 def prepared(statement: S) -> S:
-    """The statement, marked as built once and run often: on SQLite it runs on the fast path;
-    elsewhere nothing changes. Mark only statements that are built once."""
+    """The statement, marked as built once and run often: it runs on the fast path. Mark only
+    statements that are built once."""
     return statement.execution_options(**{_MARK: True})
 
 
@@ -65,19 +66,18 @@ ACTIVE = written_for(sqlalchemy.__version__)
 
 
 class FastPath:
-    """Runs the prepared statements of one SQLite connection without SQLAlchemy's execution path."""
+    """The plans of the prepared statements of one database (one dialect), built on first use."""
 
-    __slots__ = ("_active", "_driver", "_plans", "_sync")
+    __slots__ = ("_active", "_dialect", "_plans")
 
-    def __init__(self, sync_connection: Connection) -> None:
-        self._sync = sync_connection
-        self._driver: sqlite3.Connection = sync_connection.connection.driver_connection
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
         if not ACTIVE:
-            log.warning("SQLAlchemy %s is not the %s.x the fast SQLite path was written for: "
+            log.warning("SQLAlchemy %s is not the %s.x the fast path for prepared statements was written for: "
                         "every statement takes SQLAlchemy's own path", sqlalchemy.__version__, WRITTEN_FOR)
         self._active = ACTIVE
         # Per statement, per set of parameter names; weak, so that a statement's plans go with it.
-        self._plans: weakref.WeakKeyDictionary[Executable, dict[tuple[str, ...], _Plan | None]] = (
+        self._plans: weakref.WeakKeyDictionary[Executable, dict[tuple[str, ...], Plan | None]] = (
             weakref.WeakKeyDictionary())
 
     @property
@@ -85,11 +85,10 @@ class FastPath:
         """The prepared statements that have run on this path (for tests)."""
         return {statement for statement, plans in self._plans.items() if any(plans.values())}
 
-    def run(self, statement: Executable, parameters: Any) -> Result[Any] | None:
-        """The statement's result, or None if it must take SQLAlchemy's path (then it has not run)."""
-        sync = self._sync
+    def plan(self, statement: Executable, parameters: Any, connection: Connection) -> Plan | None:
+        """The statement's plan, or None if it must take SQLAlchemy's path on `connection`."""
         # With event listeners on the engine, every statement goes SQLAlchemy's way, so they see it.
-        if not (self._active and is_prepared(statement)) or sync._has_events or sync.engine._has_events:
+        if not (self._active and is_prepared(statement)) or connection._has_events or connection.engine._has_events:
             return None
         if parameters is not None and not isinstance(parameters, Mapping):
             return None  # several sets of parameters (executemany): SQLAlchemy's path
@@ -99,10 +98,10 @@ class FastPath:
         # An INSERT's or UPDATE's columns are the parameters given: one plan per set of names.
         names = tuple(parameters or ())
         try:
-            plan = plans[names]
+            return plans[names]
         except KeyError:
-            plan = plans[names] = _Plan.build(statement, names, sync.dialect)
-        return None if plan is None else plan.run(self._driver, parameters or {})
+            plan = plans[names] = Plan.build(statement, names, self._dialect)
+            return plan
 
 
 class _Rows(IteratorResult[Any]):
@@ -111,22 +110,24 @@ class _Rows(IteratorResult[Any]):
     rowcount = -1
 
 
-class _Plan:
-    """A prepared statement compiled for SQLite: its SQL, its parameters in order with SQLAlchemy's
-    conversions (a datetime to text…), and its columns with theirs (text back to a datetime…)."""
+class Plan:
+    """A prepared statement compiled for one dialect: its SQL, its parameters in order with
+    SQLAlchemy's conversions (a datetime to text…), and its columns with theirs (text back to a
+    datetime…). `run` runs it on sqlite3; storage/postgres.py runs it on asyncpg."""
 
-    __slots__ = ("_columns", "_compiled", "_conversions", "_dialect", "_sql", "_to_python")
+    __slots__ = ("_columns", "_compiled", "_conversions", "_dialect", "_to_python", "returns_rows", "sql")
 
     def __init__(self, statement: Executable, compiled: Any, dialect: Dialect) -> None:
         self._compiled = compiled
         self._dialect = dialect
-        self._sql: str = compiled.string
+        self.sql: str = compiled.string
         binds = compiled.binds
         self._conversions = tuple(
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in compiled.positiontup
         )
         # The columns of its rows: a SELECT's, or those of an INSERT's or UPDATE's RETURNING.
         columns = list(getattr(statement, "exported_columns", ()))
+        self.returns_rows = bool(columns)
         self._columns = SimpleResultMetaData([column.key for column in columns])
         to_python = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
         self._to_python: tuple[Callable[[Any], Any] | None, ...] | None = (
@@ -134,7 +135,7 @@ class _Plan:
         )
 
     @classmethod
-    def build(cls, statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+    def build(cls, statement: Executable, names: tuple[str, ...], dialect: Dialect) -> Plan | None:
         """The plan, or None for a statement this path does not cover: SQLAlchemy runs it then."""
         compiled: Any = statement.compile(dialect=dialect, column_keys=sorted(names))
         if (
@@ -146,20 +147,35 @@ class _Plan:
             return None
         return cls(statement, compiled, dialect)
 
-    def run(self, driver: sqlite3.Connection, parameters: Mapping[str, Any]) -> _Rows:
-        try:
-            values = self._compiled.construct_params(parameters)
-            ordered = [values[name] if convert is None else convert(values[name])
-                       for name, convert in self._conversions]
-            cursor = driver.execute(self._sql, ordered)
-            rows = cursor.fetchall() if cursor.description else []
-        except Exception as error:  # raised as SQLAlchemy raises it, the values left out of the message
-            raise DBAPIError.instance(self._sql, parameters, error, sqlite3.Error, hide_parameters=True,
-                                      dialect=self._dialect) from error
+    def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """The statement's parameters in order, converted for the driver."""
+        values = self._compiled.construct_params(parameters)
+        return [values[name] if convert is None else convert(values[name]) for name, convert in self._conversions]
+
+    def result(self, rows: Sequence[Sequence[Any]], rowcount: int) -> Result[Any]:
+        """The driver's rows as SQLAlchemy's `Result`, each value converted back as SQLAlchemy does."""
         if self._to_python is not None and rows:
             to_python = self._to_python
             rows = [tuple(value if convert is None else convert(value) for value, convert in zip(row, to_python))
                     for row in rows]
         result = _Rows(self._columns, iter(rows))
-        result.rowcount = cursor.rowcount
+        result.rowcount = rowcount
         return result
+
+    def error(self, parameters: Mapping[str, Any], error: Exception, driver_error: type[Exception],
+              error_class: type[DBAPIError] | None = None) -> DBAPIError:
+        """The error as SQLAlchemy raises it (`error_class` where SQLAlchemy would not find it by
+        name), the values left out of its message."""
+        if error_class is not None:
+            return error_class(self.sql, parameters, error, hide_parameters=True)
+        return DBAPIError.instance(self.sql, parameters, error, driver_error, hide_parameters=True,
+                                   dialect=self._dialect)
+
+    def run(self, driver: sqlite3.Connection, parameters: Mapping[str, Any]) -> Result[Any]:
+        """Run on sqlite3."""
+        try:
+            cursor = driver.execute(self.sql, self.arguments(parameters))
+            rows = cursor.fetchall() if cursor.description else []
+        except Exception as error:
+            raise self.error(parameters, error, sqlite3.Error) from error
+        return self.result(rows, cursor.rowcount)
