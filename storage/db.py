@@ -189,8 +189,6 @@ class Database:
                 if typed is None:
                     raise
                 raise typed from error
-        if self._on_commit is not None and self._sqlite is None:
-            self._on_commit()
         for call in tx._on_commit:
             try:
                 call()
@@ -213,7 +211,8 @@ class Database:
             with self._sqlite.sync_connection.begin():
                 yield self._sqlite
         else:
-            async with postgres.transaction(cast(AsyncEngine, self.engine), self._fast, self._on_statement) as connection:
+            async with postgres.transaction(cast(AsyncEngine, self.engine), self._fast, self._on_statement,
+                                            self._on_commit) as connection:
                 yield connection
 
     async def run_sync(self, call: Callable[[Connection], R]) -> R:

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.transaction import Transaction
 from sqlalchemy import Connection, Executable, Result, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,7 +59,7 @@ def error_class(error: BaseException) -> type[exc.DBAPIError]:
 class PostgresConnection:
     """One transaction's connection as repositories use it: `await connection.execute(...)`."""
 
-    __slots__ = ("_driver", "_fast", "_on_statement", "connection", "sync_connection")
+    __slots__ = ("_driver", "_fast", "_on_statement", "connection", "sync_connection", "xact")
 
     def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, fast: FastPath | None,
                  on_statement: OnStatement | None = None) -> None:
@@ -67,8 +68,18 @@ class PostgresConnection:
         self._driver = driver
         self._fast = fast
         self._on_statement = on_statement
+        self.xact: Transaction | None = None  # asyncpg's, begun by the first statement
+
+    async def _begin(self) -> None:
+        """BEGIN before the first statement, not at checkout: a transaction that runs no statement
+        (a poll that finds its work in memory) then costs no BEGIN and COMMIT round trips."""
+        xact = self._driver.transaction()
+        await _said(self.connection, "BEGIN", xact.start())
+        self.xact = xact
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        if self.xact is None:
+            await self._begin()
         if self._on_statement is not None:
             self._on_statement(statement)
         plan = None if self._fast is None else self._fast.plan(statement, parameters, self.sync_connection)
@@ -90,6 +101,8 @@ class PostgresConnection:
         return plan.result((), _count(status))
 
     async def run_sync(self, call: Callable[[Connection], Any]) -> Any:
+        if self.xact is None:
+            await self._begin()
         return await self.connection.run_sync(call)
 
 
@@ -101,7 +114,8 @@ def _count(status: str) -> int:
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine, fast: FastPath | None,
-                      on_statement: OnStatement | None = None) -> AsyncIterator[PostgresConnection]:
+                      on_statement: OnStatement | None = None,
+                      on_commit: Callable[[], None] | None = None) -> AsyncIterator[PostgresConnection]:
     """A transaction on a connection of `engine`'s pool: committed when the block ends, rolled back if
     it raises; asyncpg's errors raised as SQLAlchemy's."""
     async with engine.connect() as connection:
@@ -112,22 +126,26 @@ async def transaction(engine: AsyncEngine, fast: FastPath | None,
         if driver.is_closed() or driver.is_in_transaction():  # broken under the pool: a fresh one
             await connection.invalidate()
             driver = await _driver(connection)
-        xact = driver.transaction()
-        await _said(connection, "BEGIN", xact.start())
+        pg = PostgresConnection(connection, driver, fast, on_statement)
         try:
-            yield PostgresConnection(connection, driver, fast, on_statement)
+            yield pg
         except BaseException:
-            try:
-                await xact.rollback()
-            except BaseException:  # noqa: BLE001 - the first error is the one to raise
-                await connection.invalidate()
+            if pg.xact is not None:
+                try:
+                    await pg.xact.rollback()
+                except BaseException:  # noqa: BLE001 - the first error is the one to raise
+                    await connection.invalidate()
             raise
+        if pg.xact is None:
+            return  # no statement ran: nothing to commit
         try:
-            await _said(connection, "COMMIT", xact.commit())
+            await _said(connection, "COMMIT", pg.xact.commit())
         except BaseException:
             if not driver.is_closed() and driver.is_in_transaction():  # cancelled mid-commit
                 await connection.invalidate()
             raise
+        if on_commit is not None:
+            on_commit()
 
 
 async def _driver(connection: AsyncConnection) -> asyncpg.Connection:

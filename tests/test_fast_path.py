@@ -291,3 +291,32 @@ async def test_on_postgresql_a_connection_the_server_closed_is_replaced(postgres
     await other.close()
     async with transaction() as tx:  # a closed connection is not handed out; no ping needed
         assert await tx.conversations.get("k1") is not None
+
+
+async def test_on_postgresql_a_transaction_begins_with_its_first_statement(postgres_engines: Any) -> None:
+    engine = await postgres_engines()
+    commits: list[None] = []
+    statements: list[object] = []
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Transaction]:
+        async with postgres.transaction(engine, FastPath(engine.dialect), statements.append,
+                                        lambda: commits.append(None)) as connection:
+            yield Transaction(Context(connection, PRIVACY, lambda: START, "postgresql"))
+
+    async with transaction():
+        pass  # no statement: no BEGIN, no COMMIT (two round trips saved)
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            raise RuntimeError("before any statement")
+    assert commits == [] and statements == []
+    async with transaction() as tx:
+        await tx.conversations.save("k1", "telegram", {"step": "start"})
+    assert len(commits) == 1
+    with pytest.raises(RuntimeError):  # begun by its first statement: what it wrote is rolled back
+        async with transaction() as tx:
+            await tx.conversations.save("k2", "telegram", {"step": "start"})
+            raise RuntimeError("after a statement")
+    async with transaction() as tx:
+        assert await tx.conversations.get("k1") is not None and await tx.conversations.get("k2") is None
+    assert len(commits) == 2
