@@ -34,6 +34,7 @@ class SimChild:
     waiting: int = 0  # messages of the bot's answer still to come
     asked_at: float = 0.0  # when the fake made the child's newest update available to getUpdates
     stop_at: int | None = None  # stays idle once it reaches this action index
+    settling: bool = False  # its answer is complete and `_ready` is scheduled but has not run yet
 
 
 class ScriptError(RuntimeError):
@@ -128,9 +129,11 @@ class Children:
         child.waiting -= 1
         if child.waiting == 0:
             # Not from inside the fake's request handler: the bot gets its HTTP answer first.
+            child.settling = True
             asyncio.get_running_loop().call_soon(self._ready_safely, child)
 
     def _ready_safely(self, child: SimChild) -> None:
+        child.settling = False
         try:
             self._ready(child)
         except ScriptError as error:
@@ -160,7 +163,8 @@ class Children:
         to_add, stop_at = more
 
         def moving(child: SimChild) -> bool:
-            return child.user_id in self.active and (child.waiting > 0 or child.index < (child.stop_at or 0))
+            return child.user_id in self.active and (
+                child.waiting > 0 or child.settling or child.index < (child.stop_at or 0))
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -191,7 +195,7 @@ class Children:
         for child in list(self.active.values()):
             if child.stop_at is not None:
                 child.stop_at = None
-                if not child.waiting:
+                if not child.waiting and not child.settling:  # a settling child readies itself
                     self._ready(child)
 
     def start_flat_out(self) -> None:
