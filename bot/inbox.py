@@ -82,10 +82,10 @@ class InboxProcessor:
         handler = self.handlers[channel]
         try:
             async with self.db.transaction() as tx:
-                for external_id, lane, event, _payload in batch:
-                    if await tx.inbox.add_done(channel, external_id, lane) is None:
-                        raise _Queue  # a redelivery, or its lane waits: each on its own decides
-                    await handler(tx, event)
+                if await tx.inbox.add_done(channel, [(update.external_id, update.lane) for update in batch]) < len(batch):
+                    raise _Queue  # a redelivery, or a lane waits: each on its own decides
+                for update in batch:
+                    await handler(tx, update.event)
         except Exception:  # noqa: BLE001 — all rolled back: each is received on its own, and logged there
             return False
         for _update in batch:
@@ -99,7 +99,7 @@ class InboxProcessor:
         handler = self.handlers[channel]
         try:
             async with self.db.transaction() as tx:
-                if await tx.inbox.add_done(channel, external_id, lane) is None:
+                if not await tx.inbox.add_done(channel, [(external_id, lane)]):
                     if await tx.inbox.waiting_in_lane(lane):
                         raise _Queue
                     return  # seen before: a platform redelivery

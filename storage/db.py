@@ -184,6 +184,7 @@ class Database:
                 async with self._begin() as connection:
                     tx = Transaction(Context(connection, self._privacy, self._clock, self.dialect))
                     yield tx
+                    await tx.stats.flush()  # the shared counters last, in one order (storage/repositories/stats.py)
             except DBAPIError as error:
                 typed = storage_error(error)
                 if typed is None:

@@ -1,9 +1,11 @@
 """The shared storage tests (all test_storage*.py but SQLite-only ones) against PostgreSQL, one database per test."""
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 
 import pytest
 from sqlalchemy import text
@@ -11,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import Database
+from storage.values import StatEvent
 from tests.test_storage import *  # noqa: F403 - the shared tests and their fixtures
 from tests.test_storage_queues import *  # noqa: F403
 from tests.test_storage_records import *  # noqa: F403
@@ -50,3 +53,26 @@ async def database_url() -> AsyncIterator[str]:
 
 async def test_postgres_is_really_used(db: Database) -> None:
     assert db.dialect == "postgresql"
+
+
+async def test_concurrent_transactions_counting_the_same_counters_do_not_deadlock(db: Database) -> None:
+    """Statistics counters are the rows every transaction shares. Two transactions that count the same
+    two counters in opposite orders both commit (they are written at the commit, in one order), and
+    nothing is counted twice or lost."""
+    day = date(2026, 12, 6)
+    first_counted, second_counted = asyncio.Event(), asyncio.Event()
+
+    async def count(events: tuple[StatEvent, StatEvent], counted: asyncio.Event, wait_for: asyncio.Event) -> None:
+        async with db.transaction() as tx:
+            await tx.stats.count(day, events[0], channel="telegram")
+            counted.set()
+            await wait_for.wait()
+            await tx.stats.count(day, events[1], channel="telegram")
+
+    started, begun = StatEvent.CONVERSATION_STARTED, StatEvent.REPORT_BEGUN
+    async with asyncio.timeout(20):
+        await asyncio.gather(count((started, begun), first_counted, second_counted),
+                             count((begun, started), second_counted, first_counted))
+    async with db.transaction() as tx:
+        counts = {count.event: count.count for count in await tx.stats.between(day, day)}
+    assert counts == {started: 2, begun: 2}

@@ -1,10 +1,11 @@
 """The inbox: raw platform updates, deduplicated, kept sealed until processed."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, delete, func, select, update
+from sqlalchemy import Executable, Integer, Row, bindparam, delete, func, select, union_all, update
 
 from storage.errors import Misplaced
 from storage.fast_path import prepared
@@ -44,7 +45,7 @@ _LET_GO = update(T).where(T.c.lane == bindparam("lane_of_item"), T.c.status == I
                           T.c.claimed_by == _OWNER).values(claimed_by=None, claimed_until=None)
 _WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
-_ADD_DONE: dict[str, Any] = {}  # by dialect: see Inbox.add_done
+_ADD_DONE: dict[tuple[str, int], Executable] = {}  # by dialect and number of rows: see Inbox.add_done
 _MARK_DONE = prepared(
     update(T)
     .where(_MINE)  # only by its claimant: a row another process took over is not marked twice
@@ -69,25 +70,36 @@ class Inbox(Repository):
         }  # fmt: skip
         return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
 
-    async def add_done(self, channel: str, external_id: str, lane: str) -> int | None:
-        """Record an update handled in this very transaction (no payload is kept); None, and nothing
-        written, if it was seen before or an earlier update of its lane still waits (`waiting_in_lane`
-        tells which). One statement: this runs for every update."""
-        statement = _ADD_DONE.get(self._ctx.dialect)
+    async def add_done(self, channel: str, updates: Sequence[tuple[str, str]]) -> int:
+        """Record updates (external id, lane) handled in this very transaction (no payload is kept), in
+        one statement: this runs for every update. Returns how many were recorded: one seen before, or
+        whose lane has an earlier update waiting (`waiting_in_lane` tells which), is not; if any was
+        not, the caller rolls the transaction back and decides for each on its own."""
+        statement = _ADD_DONE.get((self._ctx.dialect, len(updates)))
         if statement is None:
-            columns = [T.c[name] for name in _DONE_VALUES]
-            first_in_lane = select(*(bindparam(name, type_=T.c[name].type) for name in _DONE_VALUES)).where(
-                ~_WAITING_IN_LANE.exists())
-            statement = _ADD_DONE[self._ctx.dialect] = prepared(
-                self._insert(T).from_select(columns, first_in_lane)
-                .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id)
-            )
+            statement = _ADD_DONE[(self._ctx.dialect, len(updates))] = self._add_done_statement(len(updates))
         now = self._now()
-        values = {
-            "channel": channel, "external_id": external_id, "lane": lane, "payload": None,
-            "status": InboxStatus.DONE.value, "attempts": 0, "received_at": now, "done_at": now,
-        }  # fmt: skip
-        return (await self._session.execute(statement, values)).scalar_one_or_none()
+        values: dict[str, Any] = {
+            "channel": channel, "payload": None, "status": InboxStatus.DONE.value, "attempts": 0, "now": now}
+        for index, (external_id, lane) in enumerate(updates):
+            values[f"external_id_{index}"], values[f"lane_{index}"] = external_id, lane
+        return len((await self._session.execute(statement, values)).all())
+
+    def _add_done_statement(self, count: int) -> Executable:
+        """INSERT … SELECT of `count` rows, each only if its lane has nothing pending (built once per count)."""
+        shared = {name: bindparam(name, type_=T.c[name].type) for name in ("channel", "payload", "status", "attempts")}
+        now = bindparam("now", type_=T.c.received_at.type)
+        rows = []
+        for index in range(count):
+            lane = bindparam(f"lane_{index}", type_=T.c.lane.type)
+            waiting = select(T.c.id).where(T.c.status == InboxStatus.PENDING.value, T.c.lane == lane).exists()
+            rows.append(select(shared["channel"], bindparam(f"external_id_{index}", type_=T.c.external_id.type), lane,
+                               shared["payload"], shared["status"], shared["attempts"], now, now).where(~waiting))
+        columns = [T.c[name] for name in _DONE_VALUES]
+        return prepared(
+            self._insert(T).from_select(columns, union_all(*rows) if count > 1 else rows[0])
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id)
+        )
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """True if an earlier update of this lane still waits (its successors must queue behind it)."""
