@@ -98,7 +98,8 @@ async def build(settings: Settings, *, console: ConsoleTransport | None = None,
     content = load_content(settings.content_dir)
     privacy = load_privacy(_secret(settings.data_key), _secret(settings.id_pepper), settings.resolved_keys_dir,
                            settings.data_dir)
-    db = Database(settings.resolved_database_url, privacy, **({"clock": clock} if clock else {}))
+    db = Database(settings.resolved_database_url, privacy, pool_size=settings.database_pool_size,
+                  **({"clock": clock} if clock else {}))
     await db.start()
     engine = Engine(content, settings.country, settings.default_language,
                     draft_hours=settings.draft_ttl_hours, retention_days=settings.retention_days,

@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with a PostgreSQL --database: do not run the second Oberih on SQLite")
     parser.add_argument("--skip-memory", action="store_true", help="do not measure idle-conversation memory")
     chaos.add_arguments(parser)
+    parser.add_argument("--scale", action="store_true",
+                        help="steps/s of one process, then of --processes, in webhook mode on PostgreSQL "
+                             "(with --children, --seconds, --warmup; bench/scale.py)")
     args = parser.parse_args(argv)
     if args.children < 1 or (args.rate is not None and args.rate <= 0) or args.idle < 1 or args.rounds < 1:
         parser.error("--children, --rate, --idle and --rounds must be positive")
@@ -273,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.chaos:
         return chaos.main(args)
+    if args.scale:
+        from bench import scale  # the cluster's pieces come from tests/: loaded only for this
+
+        return scale.main(args)
     from dialogs.content import ContentInvalid
 
     try:

@@ -66,6 +66,35 @@ class InboxProcessor:
         self._retry_at: dict[int, float] = {}
         self._slots = asyncio.Semaphore(PARALLEL_LANES)
         self.idle = asyncio.Event()  # set whenever a round found nothing to do (tests wait on it)
+        self._arrivals: dict[str, list[tuple[Received, asyncio.Future[None]]]] = defaultdict(list)
+        self._taking: dict[str, asyncio.Task[None]] = {}  # by channel: handles what arrived, batch by batch
+
+    async def receive_one(self, channel: str, update: Received) -> None:
+        """A webhook's update: handled with the others of `channel` that arrive while a batch is being
+        handled, as `receive_all` handles a poll's, so that they share one transaction and one commit
+        (Telegram posts up to 40 at once). Returns once it is handled or stored; raises if neither."""
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arrivals[channel].append((update, arrived))
+        taking = self._taking.get(channel)
+        if taking is None or taking.done():
+            self._taking[channel] = asyncio.create_task(self._take_arrivals(channel), name=f"inbox-{channel}")
+        await arrived
+
+    async def _take_arrivals(self, channel: str) -> None:
+        arrivals = self._arrivals[channel]
+        while arrivals:
+            batch = arrivals[:]
+            arrivals.clear()
+            try:
+                await self.receive_all(channel, [update for update, _arrived in batch])
+            except Exception as error:  # noqa: BLE001 - each waiting request answers that it was not stored
+                for _update, arrived in batch:
+                    if not arrived.done():
+                        arrived.set_exception(error)
+            else:
+                for _update, arrived in batch:
+                    if not arrived.done():  # (a request given up meanwhile)
+                        arrived.set_result(None)
 
     async def receive_all(self, channel: str, updates: Sequence[Received]) -> None:
         """New updates, in order: handled together, in one transaction and so with one commit, while

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     keys_dir: Path | None = None  # default: beside DATA_DIR, see resolved_keys_dir
     database_url: str | None = None
+    database_pool_size: int = Field(20, ge=1)  # PostgreSQL connections a process keeps (and uses at most)
     data_key: SecretStr | None = None
     id_pepper: SecretStr | None = None
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import postgres
 from storage.checkpoints import Checkpoints
-from storage.engine import make_engine, storage_error
+from storage.engine import POOL_SIZE, make_engine, storage_error
 from storage.fast_path import FastPath
 from storage.migrate import upgrade
 from storage.postgres import OnStatement, PostgresConnection
@@ -97,8 +97,10 @@ class Database:
     A database error that callers must tell apart leaves a transaction typed (storage/errors.py):
     `StorageFull` for a full disk, `StorageBusy` for SQLite's write lock held elsewhere too long."""
 
-    def __init__(self, url: str, privacy: Sealer, clock: Clock = utc_now, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, url: str, privacy: Sealer, clock: Clock = utc_now, lock_wait: float = LOCK_WAIT_SECONDS,
+                 pool_size: int = POOL_SIZE) -> None:
         self._url = url
+        self._pool_size = pool_size  # PostgreSQL: connections kept and used at most
         self._privacy = privacy
         self._clock = clock
         self._lock_wait = lock_wait  # SQLite: seconds a transaction waits for another connection's write lock
@@ -139,7 +141,7 @@ class Database:
         """Create the engine and run `alembic upgrade head`."""
         if self._engine is not None:
             return
-        engine = make_engine(self._url)
+        engine = make_engine(self._url, self._pool_size)
         try:
             await upgrade(engine)
         except BaseException:

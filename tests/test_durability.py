@@ -1,8 +1,10 @@
 """Inbound updates are handled in order and never silently dropped; a burst of cards is summarised."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
@@ -147,3 +149,39 @@ async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
     finally:
         event.remove(db.sync_engine, "commit", count)
         await db.close()
+
+
+async def test_webhook_updates_arriving_together_share_a_commit_and_each_hears_its_outcome(tmp_path):
+    """Updates a webhook posts at once are handled as a poll's are: in one transaction, one commit.
+    Each request returns only after that commit; if nothing could be stored, each request hears so
+    (its webhook then answers 503 and Telegram posts it again)."""
+    db = Database(f"sqlite:///{tmp_path / 'inbox.db'}", Privacy([Fernet.generate_key().decode()], "p"))
+    await db.start()
+    handled: list[str] = []
+
+    async def handler(tx, event):
+        handled.append(event)
+
+    def update(name: str) -> Received:
+        return Received(name, f"lane-{name}", name, lambda: {"n": name})
+
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(db.sync_engine, "commit", count)
+    processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
+    try:
+        await asyncio.gather(*(processor.receive_one("telegram", update(name)) for name in "abcde"))
+        assert handled == list("abcde") and len(commits) == 1
+        async with db.transaction() as tx:
+            assert await tx.inbox.pending(10) == []
+        event.remove(db.sync_engine, "commit", count)
+    finally:
+        await db.close()  # nothing can be stored now
+    outcomes = await asyncio.gather(*(processor.receive_one("telegram", update(name)) for name in "fg"),
+                                    return_exceptions=True)
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes) and handled == list("abcde")
+    with pytest.raises(RuntimeError):  # and the next one is tried afresh, not stuck behind them
+        await processor.receive_one("telegram", update("h"))

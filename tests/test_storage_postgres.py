@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.privacy import Privacy
 from storage import Database
 from storage.values import StatEvent
 from tests.test_storage import *  # noqa: F403 - the shared tests and their fixtures
@@ -76,3 +77,22 @@ async def test_concurrent_transactions_counting_the_same_counters_do_not_deadloc
     async with db.transaction() as tx:
         counts = {count.event: count.count for count in await tx.stats.between(day, day)}
     assert counts == {started: 2, begun: 2}
+
+
+async def test_a_busy_process_keeps_to_its_pool_and_reuses_its_connections(database_url: str, privacy: Privacy) -> None:
+    """DATABASE_POOL_SIZE connections at most, kept: a burst of transactions larger than the pool waits
+    for them instead of opening (and then closing) extra ones, each a server process and a connect."""
+    db = Database(database_url, privacy, pool_size=3)
+    await db.start()
+
+    async def backend() -> int:
+        async with db.transaction() as tx:
+            connection = tx.heartbeats._session
+            return int(await connection.run_sync(lambda sync: sync.exec_driver_sql("SELECT pg_backend_pid()").scalar()))
+
+    try:
+        first = set(await asyncio.gather(*(backend() for _ in range(12))))
+        second = set(await asyncio.gather(*(backend() for _ in range(12))))
+    finally:
+        await db.close()
+    assert len(first) <= 3 and second <= first

@@ -67,10 +67,11 @@ class TelegramReceiver:
         self.watch = StorageWatch()  # a full disk: said once
 
     async def store(self, updates: list[dict[str, Any]]) -> None:
-        """Each update handled or stored (bot/inbox.py), in order; only then may it be confirmed."""
-        await self.inbox.receive_all(ChannelName.TELEGRAM, [
-            Received(str(update["update_id"]), update_lane(update, self.pseudonym), update, partial(dict, update))
-            for update in updates])
+        """Each update of a poll handled or stored (bot/inbox.py), in order; only then may they be confirmed."""
+        await self.inbox.receive_all(ChannelName.TELEGRAM, [self._received(update) for update in updates])
+
+    def _received(self, update: dict[str, Any]) -> Received:
+        return Received(str(update["update_id"]), update_lane(update, self.pseudonym), update, partial(dict, update))
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long polling where the offset moves past an update only after it is committed to the inbox."""
@@ -115,8 +116,8 @@ class TelegramReceiver:
                 return web.Response(status=400)
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 return web.Response(status=400)
-            try:
-                await self.store([update])
+            try:  # with the others that arrive meanwhile, in one transaction
+                await self.inbox.receive_one(ChannelName.TELEGRAM, self._received(update))
             except Exception as error:
                 if not self.watch.failed(error):
                     raise
