@@ -41,6 +41,7 @@ async def a_childs_day(transaction: Transactions) -> list[Any]:
         seen.append(await tx.inbox.add_done("telegram", [("1", "c:k1")]))
         seen.append(await tx.inbox.add_done("telegram", [("1", "c:k1")]))  # a redelivery: 0
         seen.append(await tx.inbox.add_done("telegram", [("3", "c:k3"), ("1", "c:k1"), ("4", "c:k1")]))  # 2 of 3
+        seen.append(await tx.inbox.add_done("telegram", [(str(n), f"c:m{n}") for n in range(10, 33)]))  # 20 + 3
         seen.append(await tx.inbox.add("telegram", "2", "c:k2", {"message": {"text": "hi"}}))
         seen.append(await tx.inbox.waiting_in_lane("c:k2"))
         seen.append(await tx.inbox.pending(10))
@@ -101,7 +102,7 @@ def prepared_statements() -> tuple[set[Executable], set[Executable]]:
         module = importlib.import_module(f"storage.repositories.{module_info.name}")
         constants |= {value for value in vars(module).values() if isinstance(value, Executable) and is_prepared(value)}
     built_on_use = [statement for shape, statement in base._NEW_ROW_INSERTS.items() if shape[0] == "sqlite"]
-    built_on_use += [statement for (dialect, _rows), statement in inbox._ADD_DONE.items() if dialect == "sqlite"]
+    built_on_use += inbox._ADD_DONE["sqlite"].values()
     return constants, {statement for statement in built_on_use if is_prepared(statement)}
 
 
@@ -138,12 +139,12 @@ async def test_every_prepared_statement_reads_back_what_sqlalchemy_reads(engines
     assert fast.fast_path is not None
     constants, built_on_use = prepared_statements()
     assert constants <= fast.fast_path.statements <= constants | built_on_use  # each ran on the fast path
-    # Built on first use here: the INSERTs of an update stored, of one and of three done, a conversation,
-    # a topic opening and a case; the case's leaves columns to their Python-side defaults, which only
-    # SQLAlchemy's path fills in.
-    assert len(fast.fast_path.statements - constants) == 5
+    # Built on first use here: the INSERTs of an update stored, of updates done (by one, four and twenty),
+    # a conversation, a topic opening and a case; the case's leaves columns to their Python-side
+    # defaults, which only SQLAlchemy's path fills in.
+    assert len(fast.fast_path.statements - constants) == 6
     assert seen_fast == seen_sqlalchemy  # rows, types, rowcounts (as True/False), ids
-    assert seen_fast[:3] == [1, 0, 2] and seen_fast[-1][0].created_at.tzinfo is UTC
+    assert seen_fast[:4] == [1, 0, 2, 23] and seen_fast[-1][0].created_at.tzinfo is UTC
 
 
 async def test_errors_are_sqlalchemys_and_never_quote_values(engines: Any) -> None:
@@ -198,7 +199,7 @@ async def test_on_another_sqlalchemy_version_it_says_so_once_and_takes_sqlalchem
     assert connection.fast_path is not None and connection.fast_path.statements == set()
     assert [record.message for record in caplog.records if "fast path for prepared statements" in record.message] != []
     assert len(caplog.records) == 1
-    assert seen[:3] == [1, 0, 2] and seen[-1][0].created_at.tzinfo is UTC
+    assert seen[:4] == [1, 0, 2, 23] and seen[-1][0].created_at.tzinfo is UTC
 
 
 def test_statements_with_lists_of_values_take_sqlalchemys_path() -> None:
@@ -252,7 +253,7 @@ async def test_on_postgresql_every_prepared_statement_reads_back_what_sqlalchemy
     constants, _built = prepared_statements()
     assert constants <= fast.statements  # each ran on the fast path
     assert seen_fast == seen_sqlalchemy
-    assert seen_fast[:3] == [1, 0, 2] and seen_fast[-1][0].created_at.tzinfo is UTC
+    assert seen_fast[:4] == [1, 0, 2, 23] and seen_fast[-1][0].created_at.tzinfo is UTC
 
 
 async def test_on_postgresql_errors_are_sqlalchemys_and_never_quote_values(postgres_engines: Any) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Executable, Integer, Row, bindparam, delete, func, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.errors import Misplaced
 from storage.fast_path import prepared
@@ -45,7 +46,12 @@ _LET_GO = update(T).where(T.c.lane == bindparam("lane_of_item"), T.c.status == I
                           T.c.claimed_by == _OWNER).values(claimed_by=None, claimed_until=None)
 _WAITING_IN_LANE = prepared(select(T.c.id).where(T.c.status == InboxStatus.PENDING, T.c.lane == bindparam("lane")).limit(1))
 _DONE_VALUES = ("channel", "external_id", "lane", "payload", "status", "attempts", "received_at", "done_at")
-_ADD_DONE: dict[tuple[str, int], Executable] = {}  # by dialect and number of rows: see Inbox.add_done
+# Updates recorded done by one statement, padded up to the next of these sizes: a few statements built
+# once (not one per number of updates), and a lone update not padded to twenty (on SQLite the
+# padding costs more than the statement).
+_DONE_ROWS = (1, 4, 20)
+DONE_AT_ONCE = _DONE_ROWS[-1]
+_ADD_DONE: dict[str, dict[int, Executable]] = {}  # by dialect, then rows: see Inbox.add_done
 _MARK_DONE = prepared(
     update(T)
     .where(_MINE)  # only by its claimant: a row another process took over is not marked twice
@@ -71,35 +77,24 @@ class Inbox(Repository):
         return await self._insert_new(T, values, ["channel", "external_id"], T.c.id)
 
     async def add_done(self, channel: str, updates: Sequence[tuple[str, str]]) -> int:
-        """Record updates (external id, lane) handled in this very transaction (no payload is kept), in
-        one statement: this runs for every update. Returns how many were recorded: one seen before, or
-        whose lane has an earlier update waiting (`waiting_in_lane` tells which), is not; if any was
-        not, the caller rolls the transaction back and decides for each on its own."""
-        statement = _ADD_DONE.get((self._ctx.dialect, len(updates)))
-        if statement is None:
-            statement = _ADD_DONE[(self._ctx.dialect, len(updates))] = self._add_done_statement(len(updates))
-        now = self._now()
-        values: dict[str, Any] = {
-            "channel": channel, "payload": None, "status": InboxStatus.DONE.value, "attempts": 0, "now": now}
-        for index, (external_id, lane) in enumerate(updates):
-            values[f"external_id_{index}"], values[f"lane_{index}"] = external_id, lane
-        return len((await self._session.execute(statement, values)).all())
-
-    def _add_done_statement(self, count: int) -> Executable:
-        """INSERT … SELECT of `count` rows, each only if its lane has nothing pending (built once per count)."""
-        shared = {name: bindparam(name, type_=T.c[name].type) for name in ("channel", "payload", "status", "attempts")}
-        now = bindparam("now", type_=T.c.received_at.type)
-        rows = []
-        for index in range(count):
-            lane = bindparam(f"lane_{index}", type_=T.c.lane.type)
-            waiting = select(T.c.id).where(T.c.status == InboxStatus.PENDING.value, T.c.lane == lane).exists()
-            rows.append(select(shared["channel"], bindparam(f"external_id_{index}", type_=T.c.external_id.type), lane,
-                               shared["payload"], shared["status"], shared["attempts"], now, now).where(~waiting))
-        columns = [T.c[name] for name in _DONE_VALUES]
-        return prepared(
-            self._insert(T).from_select(columns, union_all(*rows) if count > 1 else rows[0])
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id)
-        )
+        """Record updates (external id, lane) handled in this very transaction (no payload is kept), up
+        to `DONE_AT_ONCE` in one statement: this runs for every update. Returns how many were recorded:
+        one seen before, or whose lane has an earlier update waiting (`waiting_in_lane` tells which), is
+        not; if any was not, the caller rolls the transaction back and decides for each on its own."""
+        statements = _ADD_DONE.get(self._ctx.dialect)
+        if statements is None:
+            statements = _ADD_DONE[self._ctx.dialect] = {rows: _add_done_statement(self._insert(T), rows)
+                                                         for rows in _DONE_ROWS}
+        recorded = 0
+        for start in range(0, len(updates), DONE_AT_ONCE):
+            chunk = updates[start:start + DONE_AT_ONCE]
+            rows = next(rows for rows in _DONE_ROWS if rows >= len(chunk))
+            values: dict[str, Any] = {
+                "channel": channel, "payload": None, "status": InboxStatus.DONE.value, "attempts": 0, "now": self._now()}
+            for index in range(rows):  # rows past the chunk's are NULL: the statement skips them
+                values[f"external_id_{index}"], values[f"lane_{index}"] = chunk[index] if index < len(chunk) else (None, None)
+            recorded += len((await self._session.execute(statements[rows], values)).all())
+        return recorded
 
     async def waiting_in_lane(self, lane: str) -> bool:
         """True if an earlier update of this lane still waits (its successors must queue behind it)."""
@@ -212,3 +207,19 @@ class Inbox(Repository):
 def _row(channel: str, external_id: str) -> str:
     """The key a payload is sealed to: the row's id comes only with the INSERT, and this pair is unique."""
     return f"{channel}:{external_id}"
+
+
+def _add_done_statement(insert: postgresql.Insert | sqlite.Insert, rows: int) -> Executable:
+    """INSERT … SELECT of `rows` rows, each only if given (not NULL) and its lane has nothing pending."""
+    shared = {name: bindparam(name, type_=T.c[name].type) for name in ("channel", "payload", "status", "attempts")}
+    now = bindparam("now", type_=T.c.received_at.type)
+    selects = []
+    for index in range(rows):
+        external_id = bindparam(f"external_id_{index}", type_=T.c.external_id.type)
+        lane = bindparam(f"lane_{index}", type_=T.c.lane.type)
+        waiting = select(T.c.id).where(T.c.status == InboxStatus.PENDING.value, T.c.lane == lane).exists()
+        selects.append(select(shared["channel"], external_id, lane, shared["payload"], shared["status"],
+                              shared["attempts"], now, now).where(external_id.is_not(None), ~waiting))
+    source = union_all(*selects) if rows > 1 else selects[0]
+    return prepared(insert.from_select([T.c[name] for name in _DONE_VALUES], source)
+                    .on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(T.c.id))
