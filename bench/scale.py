@@ -96,6 +96,12 @@ def _chat_of(update: dict[str, Any]) -> Any:
     return update.get("update_id")
 
 
+def _machine_busy() -> tuple[int, int]:
+    """(busy, all) jiffies of the whole machine so far, from /proc/stat."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)  # idle and iowait are not busy
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     ticks, total = os.sysconf("SC_CLK_TCK"), 0
     for pid in pids:
@@ -125,9 +131,10 @@ async def _one_size(args: argparse.Namespace, size: int, script: list, content_d
                     children.start_flat_out()
                     await asyncio.sleep(args.warmup)
                     pids = [node.proc.pid for node in cluster.nodes if node.proc is not None]
-                    begin, cpu, harness = clock(), _cpu_seconds(pids), own_cpu()
+                    begin, cpu, harness, machine = clock(), _cpu_seconds(pids), own_cpu(), _machine_busy()
                     await asyncio.sleep(args.seconds)
                     end, cpu, harness = clock(), _cpu_seconds(pids) - cpu, own_cpu() - harness
+                    busy, every = (after - before for after, before in zip(_machine_busy(), machine, strict=True))
                     children.pause()
                     await children.drain(30)
                     steps = sum(1 for _, arrived in children.samples if begin <= arrived < end)
@@ -138,6 +145,7 @@ async def _one_size(args: argparse.Namespace, size: int, script: list, content_d
                         "bot_cpu_cores": round(cpu / (end - begin), 2),
                         "bot_cpu_ms_per_step": round(1000 * cpu / steps, 2) if steps else None,
                         "harness_cpu_cores": round(harness / (end - begin), 2),
+                        "machine_busy_percent": round(100 * busy / every, 1) if every else None,
                         "script_errors": children.errors[:3], "unexpected_messages": children.unexpected,
                         "webhook_posts_made_again": cluster.redelivered,
                     }
@@ -175,6 +183,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {row['processes']} process{'es' if row['processes'] > 1 else ''}: {row['steps_per_second']:>7} "
               f"steps/s, p50 {row['p50_ms']} ms, bots' CPU {row['bot_cpu_cores']} cores "
               f"({row['bot_cpu_ms_per_step']} ms a step); this process (fake, proxy, children) "
-              f"{row['harness_cpu_cores']} cores")
+              f"{row['harness_cpu_cores']} cores; the machine {row['machine_busy_percent']} % busy "
+              "(the rest is mostly the PostgreSQL server)")
     print(f"{result['several']['processes']} processes / 1: {result['several_over_one']} (target >= 2)")
     return 0

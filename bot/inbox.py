@@ -95,6 +95,9 @@ class InboxProcessor:
                 for _update, arrived in batch:
                     if not arrived.done():  # (a request given up meanwhile)
                         arrived.set_result(None)
+            finally:
+                for _update, arrived in batch:
+                    arrived.cancel()  # only those still waiting: this task was cancelled (shutdown)
 
     async def receive_all(self, channel: str, updates: Sequence[Received]) -> None:
         """New updates, in order: handled together, in one transaction and so with one commit, while
