@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from cryptography.fernet import Fernet
@@ -13,6 +15,21 @@ from bot.metrics import Metrics
 from bot.privacy import Privacy
 from storage import Database
 from tests.support import Child, bot_settings, running_bot, settled
+
+
+@contextmanager
+def counted_commits(db: Database) -> Iterator[list[object]]:
+    """The commits made inside the block (a connection each), from SQLAlchemy's commit event."""
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(db.sync_engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        event.remove(db.sync_engine, "commit", count)
 
 
 async def test_two_fast_messages_are_answered_in_order_from_fresh_state(tmp_path, tg):
@@ -127,15 +144,10 @@ async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
     def batch(*names: str) -> list[Received]:
         return [Received(name, f"lane-{name}", name, lambda name=name: {"n": name}) for name in names]
 
-    commits: list[object] = []
-
-    def count(connection: object) -> None:
-        commits.append(connection)
-
-    event.listen(db.sync_engine, "commit", count)
     processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
     try:
-        await processor.receive_all("telegram", batch("a", "b", "c"))
+        with counted_commits(db) as commits:
+            await processor.receive_all("telegram", batch("a", "b", "c"))
         assert handled == ["a", "b", "c"] and len(commits) == 1
 
         failing.add("e")
@@ -147,7 +159,6 @@ async def test_new_updates_are_handled_together_or_each_on_its_own(tmp_path):
         assert kept == {"a": [1], "b": [1], "c": [1], "d": [1], "e": [], "f": [1]}  # nothing twice
         assert [item.external_id for item in waiting] == ["e"]  # stored for a retry
     finally:
-        event.remove(db.sync_engine, "commit", count)
         await db.close()
 
 
@@ -165,19 +176,13 @@ async def test_webhook_updates_arriving_together_share_a_commit_and_each_hears_i
     def update(name: str) -> Received:
         return Received(name, f"lane-{name}", name, lambda: {"n": name})
 
-    commits: list[object] = []
-
-    def count(connection: object) -> None:
-        commits.append(connection)
-
-    event.listen(db.sync_engine, "commit", count)
     processor = InboxProcessor(db, {"telegram": handler}, max_attempts=3)
     try:
-        await asyncio.gather(*(processor.receive_one("telegram", update(name)) for name in "abcde"))
+        with counted_commits(db) as commits:
+            await asyncio.gather(*(processor.receive_one("telegram", update(name)) for name in "abcde"))
         assert handled == list("abcde") and len(commits) == 1
         async with db.transaction() as tx:
             assert await tx.inbox.pending(10) == []
-        event.remove(db.sync_engine, "commit", count)
     finally:
         await db.close()  # nothing can be stored now
     outcomes = await asyncio.gather(*(processor.receive_one("telegram", update(name)) for name in "fg"),

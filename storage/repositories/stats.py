@@ -35,7 +35,7 @@ class Stats(Repository):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self._pending: Counter[tuple[Any, ...]] = Counter()  # counter key (day, event, VALUES…, urgent, minutes) -> n
+        self._pending: Counter[tuple[Any, ...]] = Counter()  # a counter's key (as `_KEY`) -> how many more
 
     async def count(self, day: date, event: StatEvent, *, urgent: bool = False, minutes: int | None = None,
                     **values: str | None) -> None:
@@ -49,6 +49,8 @@ class Stats(Repository):
 
     async def flush(self) -> None:
         """Write the counts of this transaction (storage/db.py calls it before every commit)."""
+        if not self._pending:  # most transactions count nothing
+            return
         pending, self._pending = self._pending, Counter()
         for key in sorted(pending):
             params = dict(zip(_KEY, key, strict=True))
